@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vmm.h - the fake VMM: a vfio-user client for tests.
+ *
+ * It connects to any vfio-user server over a UNIX socket, or to a server
+ * context in the same process and thread (then, while it waits for a reply,
+ * it runs the server's loop itself, so everything is deterministic).  It
+ * negotiates, caches device, region and IRQ info, and reads and writes
+ * regions of any size.  Every reply is validated: a hostile server makes a
+ * call fail with a negative errno, never crash the client.
+ *
+ * All functions return 0 (or a count) on success and a negative errno on
+ * failure.
+ */
+#ifndef VFU_VMM_H
+#define VFU_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vfio-user.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmm vmm_t;
+struct vfu_ctx;
+
+/* What the client proposes in VERSION.  Zero fields take the defaults. */
+typedef struct vmm_opts {
+    uint16_t major, minor;        /* default 0.0, as QEMU sends */
+    uint32_t max_msg_fds;         /* default 16 */
+    uint64_t max_data_xfer_size;  /* default 1 MiB */
+    uint32_t max_dma_maps;        /* default 65535 */
+    uint64_t pgsizes;             /* default 4 KiB */
+    bool write_multiple;          /* propose REGION_WRITE_MULTI */
+    bool twin_socket;             /* propose a second socket */
+    bool no_negotiate;            /* connect only; for protocol tests */
+    int timeout_ms;               /* reply timeout over sockets, default 5000 */
+    FILE *trace;                  /* one line per message; NULL: VFU_TRACE */
+} vmm_opts_t;
+
+/* Wire hook: every message the client sends or receives. */
+typedef void(vmm_trace_cb_t)(void *arg, bool outgoing,
+                             const struct vfio_user_header *hdr,
+                             const void *body, size_t len, size_t nr_fds);
+
+/**
+ * vmm_connect - connect to the server listening on @path and negotiate.
+ * Returns 0 and sets *@out, or a negative errno.
+ */
+int
+vmm_connect(const char *path, const vmm_opts_t *opts, vmm_t **out);
+
+/**
+ * vmm_connect_fd - use an already connected socket (ownership passes to
+ * the client, even on failure).
+ */
+int
+vmm_connect_fd(int fd, const vmm_opts_t *opts, vmm_t **out);
+
+/**
+ * vmm_attach_inproc - attach to @ctx, created with VFU_TRANS_EXT_INPROC and
+ * realized, in this process and thread; negotiates (running
+ * vfu_attach_ctx() itself).  The context must outlive the client.
+ */
+int
+vmm_attach_inproc(struct vfu_ctx *ctx, const vmm_opts_t *opts, vmm_t **out);
+
+/** vmm_close - disconnect and free; accepts NULL. */
+void
+vmm_close(vmm_t *vmm);
+
+/** vmm_set_trace_hook - install a wire hook (NULL removes it). */
+void
+vmm_set_trace_hook(vmm_t *vmm, vmm_trace_cb_t *cb, void *arg);
+
+/* Negotiated result. */
+typedef struct vmm_caps {
+    uint16_t major, minor;
+    uint32_t max_msg_fds;
+    uint64_t max_data_xfer_size;
+    uint32_t max_dma_maps;
+    uint64_t pgsizes;
+    bool write_multiple;
+    bool twin_socket;
+} vmm_caps_t;
+
+/** vmm_get_caps - the server's answer to our VERSION. */
+const vmm_caps_t *
+vmm_get_caps(const vmm_t *vmm);
+
+/* ---- discovery (cached after the first call) ---- */
+
+/** vmm_device_info - DEVICE_GET_INFO. */
+int
+vmm_device_info(vmm_t *vmm, struct vfio_user_device_info *info);
+
+typedef struct vmm_mmap_area {
+    uint64_t offset; /* within the region */
+    uint64_t size;
+} vmm_mmap_area_t;
+
+typedef struct vmm_region {
+    uint32_t index;
+    uint32_t flags;   /* VFIO_REGION_INFO_FLAG_* */
+    uint64_t size;
+    uint64_t offset;  /* file offset for mmap */
+    int fd;           /* owned by the client, -1 if none */
+    uint32_t nr_areas;
+    vmm_mmap_area_t *areas; /* sparse mmap areas (or the whole region) */
+    bool has_type;
+    uint32_t type, subtype; /* VFIO_REGION_INFO_CAP_TYPE */
+} vmm_region_t;
+
+/**
+ * vmm_region_info - DEVICE_GET_REGION_INFO for @index, with capabilities
+ * decoded; the result points into the client's cache (valid until close).
+ */
+int
+vmm_region_info(vmm_t *vmm, uint32_t index, const vmm_region_t **out);
+
+/** vmm_irq_info - DEVICE_GET_IRQ_INFO for @index. */
+int
+vmm_irq_info(vmm_t *vmm, uint32_t index, struct vfio_irq_info *info);
+
+/* ---- region access ---- */
+
+/**
+ * vmm_region_read - read @len bytes at @offset of region @index, split in
+ * chunks of the negotiated max_data_xfer_size.
+ */
+int
+vmm_region_read(vmm_t *vmm, uint32_t index, uint64_t offset, void *buf,
+                size_t len);
+
+/** vmm_region_write - the write direction of vmm_region_read(). */
+int
+vmm_region_write(vmm_t *vmm, uint32_t index, uint64_t offset,
+                 const void *buf, size_t len);
+
+/**
+ * vmm_region_write_queue - queue a write of at most 8 bytes; queued writes
+ * go out as one REGION_WRITE_MULTI (when negotiated; else one by one) on
+ * vmm_region_write_flush() or when 200 are queued.
+ */
+int
+vmm_region_write_queue(vmm_t *vmm, uint32_t index, uint64_t offset,
+                       const void *buf, size_t len);
+
+/** vmm_region_write_flush - send the queued writes. */
+int
+vmm_region_write_flush(vmm_t *vmm);
+
+/* Fixed-size helpers, little-endian values. */
+int
+vmm_region_read_val(vmm_t *vmm, uint32_t index, uint64_t offset, size_t size,
+                    uint64_t *val);
+int
+vmm_region_write_val(vmm_t *vmm, uint32_t index, uint64_t offset, size_t size,
+                     uint64_t val);
+
+/* Config space shorthands (region VFU_PCI_DEV_CFG_REGION_IDX, 7). */
+int
+vmm_config_read(vmm_t *vmm, uint64_t offset, size_t size, uint64_t *val);
+int
+vmm_config_write(vmm_t *vmm, uint64_t offset, size_t size, uint64_t val);
+
+/**
+ * vmm_region_mmap - map the mmappable area @area of region @index from the
+ * fd the server gave; returns the address in *@addr.  Unmapped at close.
+ */
+int
+vmm_region_mmap(vmm_t *vmm, uint32_t index, uint32_t area, void **addr);
+
+/** vmm_reset - DEVICE_RESET. */
+int
+vmm_reset(vmm_t *vmm);
+
+/* ---- io fds ---- */
+
+typedef struct vmm_ioeventfd {
+    uint64_t offset, size;
+    uint32_t type, flags;
+    uint64_t datamatch;
+    int fd; /* owned by the caller of vmm_region_io_fds() */
+} vmm_ioeventfd_t;
+
+/**
+ * vmm_region_io_fds - DEVICE_GET_REGION_IO_FDS for @index; fills up to
+ * @max entries and returns the number the server has (which may be more).
+ * The caller owns and must close the fds returned.
+ */
+int
+vmm_region_io_fds(vmm_t *vmm, uint32_t index, vmm_ioeventfd_t *ents,
+                  size_t max);
+
+/* ---- raw messages, for protocol and negative tests ---- */
+
+typedef struct vmm_reply {
+    struct vfio_user_header hdr;
+    uint8_t *body; /* malloc'ed, free with vmm_reply_free() */
+    size_t body_len;
+    int *fds;
+    size_t nr_fds;
+} vmm_reply_t;
+
+void
+vmm_reply_free(vmm_reply_t *reply);
+
+/**
+ * vmm_send_raw - send command @cmd with @payload and @fds (still owned by
+ * the caller), wait for its reply and return it in @reply, unvalidated
+ * beyond framing.  Returns 0 when a reply came (check reply->hdr for the
+ * error flag), or a negative errno (-ENOTCONN when the server hung up).
+ */
+int
+vmm_send_raw(vmm_t *vmm, uint16_t cmd, const void *payload, size_t len,
+             const int *fds, size_t nr_fds, vmm_reply_t *reply);
+
+/**
+ * vmm_send_bytes - send @len arbitrary bytes (a header of your own making,
+ * or a truncated message) with @fds; no reply is awaited.
+ */
+int
+vmm_send_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
+               size_t nr_fds);
+
+/**
+ * vmm_recv_any - receive the next message from the server (reply or
+ * command), running the in-process server if needed.  -ETIMEDOUT after the
+ * timeout, -ENOTCONN when the server hung up.
+ */
+int
+vmm_recv_any(vmm_t *vmm, vmm_reply_t *msg);
+
+/** vmm_is_connected - false once the server dropped the connection. */
+bool
+vmm_is_connected(const vmm_t *vmm);
+
+/** vmm_next_id - the message id the next command will carry. */
+uint16_t
+vmm_next_id(const vmm_t *vmm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VFU_VMM_H */

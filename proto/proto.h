@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * proto.h - vfio-user message codec and validation, shared by the server,
+ * the fake VMM client and the fuzzers.  Nothing else parses wire bytes.
+ *
+ * All functions return 0 (or a count) on success and a negative errno on
+ * failure; they never abort on hostile input.
+ */
+#ifndef VFU_PROTO_H
+#define VFU_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#include "vfio-user/vfio-user.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Limits                                                              */
+/* ------------------------------------------------------------------ */
+
+#define PROTO_HDR_SIZE ((uint32_t)sizeof(struct vfio_user_header))
+
+/* Defaults the spec gives when a capability is absent. */
+#define PROTO_DEFAULT_MAX_MSG_FDS 1u
+#define PROTO_DEFAULT_MAX_DATA_XFER (1u << 20)
+#define PROTO_DEFAULT_MAX_DMA_MAPS 65535u
+#define PROTO_DEFAULT_PGSIZES 4096u
+
+/* Hard ceilings: values above are rejected in negotiation as absurd. */
+#define PROTO_MAX_MSG_FDS_CEIL 1024u
+#define PROTO_MAX_DATA_XFER_CEIL (64u << 20)
+#define PROTO_MAX_DMA_MAPS_CEIL (1000u * 1000u)
+/* Negotiation JSON larger than this is rejected. */
+#define PROTO_MAX_JSON 4096u
+/*
+ * Bytes a message may carry beyond the data transfer size (headers of the
+ * command-specific structs, region info capabilities, IO fd arrays).
+ */
+#define PROTO_MSG_OVERHEAD 4096u
+/*
+ * Most writes one REGION_WRITE_MULTI may carry.  QEMU batches up to
+ * VFIO_USER_MULTI_MAX (200); we accept more so a client may batch harder.
+ */
+#define PROTO_WRITE_MULTI_MAX 1024u
+
+/* Negotiated capabilities of one connection. */
+typedef struct proto_caps {
+    uint32_t max_msg_fds;
+    uint64_t max_data_xfer_size;
+    uint32_t max_dma_maps;
+    uint64_t pgsizes;
+    bool twin_socket;
+    bool write_multiple;
+    /* keys seen in the JSON (so a reply can echo only what was asked) */
+    bool has_twin_socket;
+    bool has_write_multiple;
+    bool has_migration; /* legacy "migration" object (QEMU), tolerated */
+    /* "migration": {"pgsize": N} when present (0: absent) */
+    uint64_t migration_pgsize;
+    /* "twin_socket": {"fd_index": N} (only meaningful in a reply) */
+    bool has_twin_fd_index;
+    uint32_t twin_fd_index;
+} proto_caps_t;
+
+/** proto_caps_default - the spec's values for absent capabilities. */
+void
+proto_caps_default(proto_caps_t *caps);
+
+/** proto_msg_max_size - largest message (header included) allowed. */
+uint64_t
+proto_msg_max_size(const proto_caps_t *caps);
+
+/**
+ * proto_caps_parse - parse the VERSION JSON (@len bytes, NUL optional) into
+ * @caps, which starts from the defaults.  Unknown keys are ignored; wrong
+ * types, zero, negative or absurd values give -EINVAL.
+ */
+int
+proto_caps_parse(const char *json, size_t len, proto_caps_t *caps);
+
+/**
+ * proto_caps_format - the JSON text for @caps (malloc'ed, NUL-terminated),
+ * or NULL on allocation failure.  @with_twin/@with_wm add those keys.
+ */
+char *
+proto_caps_format(const proto_caps_t *caps, bool with_twin, bool with_wm);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One received message.  The body is malloc'ed and owned by the message.
+ * Fds are owned by the message until taken with proto_msg_take_fd(), which
+ * leaves -1 in the slot; proto_msg_free() closes (and reports) the rest.
+ */
+typedef struct proto_msg {
+    struct vfio_user_header hdr;
+    uint8_t *body;
+    size_t body_len;
+    int *fds;
+    size_t nr_fds;
+} proto_msg_t;
+
+#define PROTO_MSG_INIT {.body = NULL, .fds = NULL}
+
+/** proto_msg_free - free the body, close untaken fds; returns how many. */
+size_t
+proto_msg_free(proto_msg_t *msg);
+
+/** proto_msg_take_fd - take ownership of fd @i (-EINVAL if none). */
+int
+proto_msg_take_fd(proto_msg_t *msg, size_t i);
+
+/* ------------------------------------------------------------------ */
+/* The command table                                                   */
+/* ------------------------------------------------------------------ */
+
+enum proto_dir {
+    PROTO_C2S = 1, /* client -> server */
+    PROTO_S2C = 2, /* server -> client */
+};
+
+struct proto_cmd;
+
+/*
+ * Validator of a request body: checks sizes, argsz, counts, offsets,
+ * flags and fd counts against @caps.  Returns 0 or a negative errno.
+ */
+typedef int(proto_check_req_fn)(const proto_msg_t *msg,
+                                const proto_caps_t *caps);
+/*
+ * Validator of a reply to @req (whose body it may look at): returns 0 or a
+ * negative errno.  Called only for replies without the error flag.
+ */
+typedef int(proto_check_reply_fn)(const proto_msg_t *req,
+                                  const proto_msg_t *reply,
+                                  const proto_caps_t *caps);
+
+typedef struct proto_cmd {
+    uint16_t cmd;
+    const char *name; /* "DMA_MAP" */
+    enum proto_dir dir;
+    uint32_t req_min;   /* minimum request body */
+    uint32_t reply_min; /* minimum reply body (without error) */
+    uint32_t max_fds;   /* fds a request may carry (UINT32_MAX: caps) */
+    uint32_t reply_max_fds; /* fds a reply may carry (UINT32_MAX: caps) */
+    proto_check_req_fn *check_req;
+    proto_check_reply_fn *check_reply;
+} proto_cmd_t;
+
+/*
+ * The 17 commands, once: XX(NAME, number).  Everything else (the table,
+ * names, fuzz dictionaries) is generated from this list.
+ */
+#define PROTO_COMMANDS(XX)                                                     \
+    XX(VERSION, 1)                                                             \
+    XX(DMA_MAP, 2)                                                             \
+    XX(DMA_UNMAP, 3)                                                           \
+    XX(DEVICE_GET_INFO, 4)                                                     \
+    XX(DEVICE_GET_REGION_INFO, 5)                                              \
+    XX(DEVICE_GET_REGION_IO_FDS, 6)                                            \
+    XX(DEVICE_GET_IRQ_INFO, 7)                                                 \
+    XX(DEVICE_SET_IRQS, 8)                                                     \
+    XX(REGION_READ, 9)                                                         \
+    XX(REGION_WRITE, 10)                                                       \
+    XX(DMA_READ, 11)                                                           \
+    XX(DMA_WRITE, 12)                                                          \
+    XX(DEVICE_RESET, 13)                                                       \
+    XX(REGION_WRITE_MULTI, 15)                                                 \
+    XX(DEVICE_FEATURE, 16)                                                     \
+    XX(MIG_DATA_READ, 17)                                                      \
+    XX(MIG_DATA_WRITE, 18)
+
+#define PROTO_NR_COMMANDS 17
+
+/** proto_cmd_lookup - the table entry for @cmd, or NULL if unknown. */
+const proto_cmd_t *
+proto_cmd_lookup(uint16_t cmd);
+
+/** proto_cmd_at - entry @i (0..PROTO_NR_COMMANDS-1) for iteration. */
+const proto_cmd_t *
+proto_cmd_at(size_t i);
+
+/** proto_cmd_name - "DMA_MAP", or "UNKNOWN" for an unknown number. */
+const char *
+proto_cmd_name(uint16_t cmd);
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * proto_check_header - check a received header on its own: type bits,
+ * reserved flag bits, msg_size within [16, proto_msg_max_size()].
+ * @want_reply: the caller expects a reply (else a command).
+ * Returns 0, -EINVAL (malformed) or -E2BIG (too large).
+ */
+int
+proto_check_header(const struct vfio_user_header *hdr, const proto_caps_t *caps,
+                   bool want_reply);
+
+/**
+ * proto_check_request - full validation of a command message: known
+ * command in the right direction, body at least req_min, fd count, and the
+ * command's validator.  Returns 0 or a negative errno (-ENOSYS for an
+ * unknown command).
+ */
+int
+proto_check_request(const proto_msg_t *msg, const proto_caps_t *caps,
+                    enum proto_dir dir);
+
+/**
+ * proto_check_reply - validate @reply as the answer to @req: same id and
+ * command, reply type, no fds unless allowed, body at least reply_min when
+ * no error, and the command's reply validator.  On an error reply returns
+ * -error_no (or -EIO if 0) so callers see the peer's errno.
+ */
+int
+proto_check_reply(const proto_msg_t *req, const proto_msg_t *reply,
+                  const proto_caps_t *caps);
+
+/* ------------------------------------------------------------------ */
+/* Encoding                                                            */
+/* ------------------------------------------------------------------ */
+
+/** proto_hdr_cmd - fill a command header for @body_len bytes of body. */
+void
+proto_hdr_cmd(struct vfio_user_header *hdr, uint16_t id, uint16_t cmd,
+              size_t body_len, bool no_reply);
+
+/** proto_hdr_reply - fill the reply header to @req; @err != 0 is an error. */
+void
+proto_hdr_reply(struct vfio_user_header *hdr,
+                const struct vfio_user_header *req, size_t body_len, int err);
+
+/* ------------------------------------------------------------------ */
+/* Stream I/O over a socket or pipe                                    */
+/* ------------------------------------------------------------------ */
+
+/**
+ * proto_io_send - write one message (header + iovecs) with @fds attached
+ * (SCM_RIGHTS, only on sockets).  Retries EINTR and partial writes.
+ * Returns 0 or a negative errno (-EPIPE/-ECONNRESET when the peer left).
+ */
+int
+proto_io_send(int fd, const struct vfio_user_header *hdr,
+              const struct iovec *iov, size_t iovcnt, const int *fds,
+              size_t nr_fds);
+
+/**
+ * proto_io_recv - read one message into @msg.  If @nonblock is set and no
+ * byte is available returns -EAGAIN; once the first byte arrived, waits at
+ * most @timeout_ms for the rest (-ETIMEDOUT).  Returns -ENOTCONN when the
+ * peer closed before a header, -ECONNRESET in the middle of a message,
+ * -E2BIG when msg_size exceeds the caps (the message is drained), -EINVAL
+ * for a malformed header, more fds than caps->max_msg_fds or truncated
+ * control data.  On error @msg holds nothing.
+ */
+int
+proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
+              bool nonblock, int timeout_ms);
+
+/**
+ * proto_parse_buf - split @len bytes holding one whole message into @msg
+ * (copying the body), checking msg_size == @len.  Fds are attached by the
+ * caller.  Returns 0, -EINVAL or -ENOMEM.
+ */
+int
+proto_parse_buf(const void *buf, size_t len, proto_msg_t *msg,
+                const proto_caps_t *caps);
+
+/* ------------------------------------------------------------------ */
+/* Tracing                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * proto_trace_format - one line (no newline) describing a message: who
+ * sent it, id, command name, type, size, key fields decoded from the body
+ * and the errno of an error reply.  Returns the snprintf length.
+ */
+int
+proto_trace_format(char *buf, size_t size, const char *who,
+                   const struct vfio_user_header *hdr, const void *body,
+                   size_t body_len, size_t nr_fds);
+
+/** proto_trace_enabled - whether VFU_TRACE is set in the environment. */
+bool
+proto_trace_enabled(void);
+
+/* ------------------------------------------------------------------ */
+/* Arithmetic helpers                                                  */
+/* ------------------------------------------------------------------ */
+
+/* true when [off, off+len) fits in [0, size) without overflow */
+static inline bool
+proto_range_ok(uint64_t off, uint64_t len, uint64_t size)
+{
+    uint64_t end;
+
+    if (__builtin_add_overflow(off, len, &end)) {
+        return false;
+    }
+    return end <= size;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VFU_PROTO_H */
