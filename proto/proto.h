@@ -37,7 +37,7 @@ extern "C" {
 #define PROTO_MAX_MSG_FDS_CEIL 1024u
 #define PROTO_MAX_DATA_XFER_CEIL (64u << 20)
 #define PROTO_MAX_DMA_MAPS_CEIL (1000u * 1000u)
-/* Negotiation JSON larger than this is rejected. */
+/* Negotiation JSON larger than this (its NUL included) is rejected. */
 #define PROTO_MAX_JSON 4096u
 /*
  * Bytes a message may carry beyond the data transfer size (headers of the
@@ -50,7 +50,12 @@ extern "C" {
  */
 #define PROTO_WRITE_MULTI_MAX 1024u
 
-/* Negotiated capabilities of one connection. */
+/*
+ * Capabilities as one side of a connection advertises them in VERSION.
+ * The validators and proto_io_recv() take the limits of the side that
+ * receives the message (its own advertised values): the spec bounds a
+ * transfer by the max_data_xfer_size "of the peer" that receives it.
+ */
 typedef struct proto_caps {
     uint32_t max_msg_fds;
     uint64_t max_data_xfer_size;
@@ -73,7 +78,14 @@ typedef struct proto_caps {
 void
 proto_caps_default(proto_caps_t *caps);
 
-/** proto_msg_max_size - largest message (header included) allowed. */
+/**
+ * proto_msg_max_size - largest message (header included) allowed: the
+ * header plus the largest of max_data_xfer_size + PROTO_MSG_OVERHEAD, a
+ * REGION_WRITE_MULTI of PROTO_WRITE_MULTI_MAX writes, and a VERSION with
+ * PROTO_MAX_JSON bytes of JSON (the last two matter only for a tiny
+ * max_data_xfer_size).  A NULL @caps means the defaults; a transfer size
+ * above PROTO_MAX_DATA_XFER_CEIL counts as the ceiling.
+ */
 uint64_t
 proto_msg_max_size(const proto_caps_t *caps);
 
@@ -81,6 +93,17 @@ proto_msg_max_size(const proto_caps_t *caps);
  * proto_caps_parse - parse the VERSION JSON (@len bytes, NUL optional) into
  * @caps, which starts from the defaults.  Unknown keys are ignored; wrong
  * types, zero, negative or absurd values give -EINVAL.
+ *
+ * Details: @caps is reset to the defaults first and stays there on error.
+ * Empty input, whitespace, or an object without "capabilities" give the
+ * defaults.  The text must be one strict JSON object of at most
+ * PROTO_MAX_JSON - 1 bytes with no NUL except an optional last byte.
+ * max_msg_fds may be 0 (libvfio-user accepts it); the other limits must
+ * be >= 1 and within the PROTO_*_CEIL values; pgsizes must have no bit
+ * below 4 KiB (as QEMU requires) but need not have the 4 KiB bit.
+ * "twin_socket" is the spec's {"supported": bool, "fd_index": N}, or a bare
+ * boolean; "migration" is QEMU's/libvfio-user's legacy object, recorded
+ * in has_migration and migration_pgsize.  Returns 0, -EINVAL or -ENOMEM.
  */
 int
 proto_caps_parse(const char *json, size_t len, proto_caps_t *caps);
@@ -88,6 +111,13 @@ proto_caps_parse(const char *json, size_t len, proto_caps_t *caps);
 /**
  * proto_caps_format - the JSON text for @caps (malloc'ed, NUL-terminated),
  * or NULL on allocation failure.  @with_twin/@with_wm add those keys.
+ *
+ * Keys, in this order, as libvfio-user answers plus ours: max_msg_fds,
+ * max_data_xfer_size, max_dma_maps, pgsizes, "migration": {"pgsize"} when
+ * has_migration (4096 if migration_pgsize is 0), "twin_socket":
+ * {"supported", "fd_index" when has_twin_fd_index} with @with_twin, and
+ * "write_multiple" with @with_wm.  QEMU rejects a reply whose max_dma_maps
+ * exceeds 65535 or max_msg_fds exceeds 16; the caller picks the values.
  */
 char *
 proto_caps_format(const proto_caps_t *caps, bool with_twin, bool with_wm);
@@ -111,7 +141,10 @@ typedef struct proto_msg {
 
 #define PROTO_MSG_INIT {.body = NULL, .fds = NULL}
 
-/** proto_msg_free - free the body, close untaken fds; returns how many. */
+/**
+ * proto_msg_free - free the body, close untaken fds; returns how many.
+ * Leaves @msg empty (safe to free again); NULL is accepted.
+ */
 size_t
 proto_msg_free(proto_msg_t *msg);
 
@@ -212,6 +245,11 @@ proto_check_header(const struct vfio_user_header *hdr, const proto_caps_t *caps,
  * command in the right direction, body at least req_min, fd count, and the
  * command's validator.  Returns 0 or a negative errno (-ENOSYS for an
  * unknown command).
+ *
+ * @dir is the direction the message travelled (a server checks what it
+ * received with PROTO_C2S); a command of the other direction is -EINVAL.
+ * The header is checked too (proto_check_header, so -E2BIG is possible),
+ * and msg_size must equal 16 + body_len.
  */
 int
 proto_check_request(const proto_msg_t *msg, const proto_caps_t *caps,
@@ -222,6 +260,10 @@ proto_check_request(const proto_msg_t *msg, const proto_caps_t *caps,
  * command, reply type, no fds unless allowed, body at least reply_min when
  * no error, and the command's reply validator.  On an error reply returns
  * -error_no (or -EIO if 0) so callers see the peer's errno.
+ *
+ * An error_no above 4095 is also reported as -EIO.  Fds a reply may carry:
+ * VERSION and GET_REGION_INFO 1, GET_REGION_IO_FDS caps->max_msg_fds,
+ * others none (an error reply's fds are left for proto_msg_free()).
  */
 int
 proto_check_reply(const proto_msg_t *req, const proto_msg_t *reply,
@@ -236,7 +278,11 @@ void
 proto_hdr_cmd(struct vfio_user_header *hdr, uint16_t id, uint16_t cmd,
               size_t body_len, bool no_reply);
 
-/** proto_hdr_reply - fill the reply header to @req; @err != 0 is an error. */
+/**
+ * proto_hdr_reply - fill the reply header to @req; @err != 0 is an error.
+ * @err may be a positive or a negative errno; error_no gets it positive.
+ * The spec wants error replies without a body: pass @body_len 0.
+ */
 void
 proto_hdr_reply(struct vfio_user_header *hdr,
                 const struct vfio_user_header *req, size_t body_len, int err);
@@ -249,6 +295,12 @@ proto_hdr_reply(struct vfio_user_header *hdr,
  * proto_io_send - write one message (header + iovecs) with @fds attached
  * (SCM_RIGHTS, only on sockets).  Retries EINTR and partial writes.
  * Returns 0 or a negative errno (-EPIPE/-ECONNRESET when the peer left).
+ *
+ * Fds on a pipe are -EINVAL, a negative fd -EBADF.  The header is sent as
+ * given, even if msg_size disagrees with the iovecs (tests and fuzzers
+ * send malformed messages on purpose).  Never raises SIGPIPE.  On an
+ * O_NONBLOCK fd it polls until the whole message is out: a message is
+ * never left half written.  The caller keeps ownership of @fds.
  */
 int
 proto_io_send(int fd, const struct vfio_user_header *hdr,
@@ -263,6 +315,15 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
  * -E2BIG when msg_size exceeds the caps (the message is drained), -EINVAL
  * for a malformed header, more fds than caps->max_msg_fds or truncated
  * control data.  On error @msg holds nothing.
+ *
+ * Without @nonblock the wait for the first byte has no limit (poll the fd
+ * first to bound it); @timeout_ms < 0 means no limit for the rest either.
+ * "Malformed" here is only what breaks framing or is never legal: msg_size
+ * < 16 (stream unusable afterwards), unknown flag bits or type values
+ * (drained, stream usable).  Whether a command or a reply was expected is
+ * the caller's check (proto_check_header/request/reply).  Received fds are
+ * close-on-exec; on every error all of them are closed.  After -ETIMEDOUT
+ * or -ENOMEM the stream position is lost: drop the connection.
  */
 int
 proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
@@ -285,6 +346,10 @@ proto_parse_buf(const void *buf, size_t len, proto_msg_t *msg,
  * proto_trace_format - one line (no newline) describing a message: who
  * sent it, id, command name, type, size, key fields decoded from the body
  * and the errno of an error reply.  Returns the snprintf length.
+ *
+ * Example: "client> #3 REGION_READ cmd size=32 region=7 off=0x0 count=4",
+ * "server< #3 REGION_READ reply size=16 err=22(EINVAL)".  Reads at most
+ * @body_len bytes of @body (NULL means none); @buf may be NULL with @size 0.
  */
 int
 proto_trace_format(char *buf, size_t size, const char *who,

@@ -73,6 +73,13 @@ struct tran_ops {
     /* Send a server-initiated command (twin socket when negotiated). */
     int (*send_cmd)(vfu_ctx_t *ctx, const struct vfio_user_header *hdr,
                     const struct iovec *iov, size_t iovcnt);
+    /*
+     * Optional: create the twin socket pair (negotiate.c, when the client
+     * asked for it).  Keeps the server end for send_cmd/recv_reply until
+     * detach and returns the client's end (the caller sends and closes
+     * it), or a negative errno.
+     */
+    int (*twin_socket)(vfu_ctx_t *ctx);
     /* Drop the client connection (keep listening). */
     void (*detach)(vfu_ctx_t *ctx);
     /* at vfu_destroy_ctx() */
@@ -88,6 +95,13 @@ struct vfu_dma;
 struct vfu_irqs;
 struct vfu_migr;
 struct vfu_ioeventfd;
+
+/* What a quiesce left pending (vfu_device_quiesced() finishes it). */
+enum vfu_pending_kind {
+    VFU_PENDING_NONE,
+    VFU_PENDING_MSG,       /* ctx->pending is a request to handle */
+    VFU_PENDING_LOST_CONN, /* the client left; clean up its state */
+};
 
 struct vfu_ctx {
     vfu_trans_t trans;
@@ -119,18 +133,50 @@ struct vfu_ctx {
     bool quiesced;
     bool quiesce_pending; /* quiesce callback said EBUSY */
     proto_msg_t pending;  /* message waiting for the quiesce to finish */
+    enum vfu_pending_kind pending_kind; /* what quiesce_pending waits for */
 
     vfu_ext_trace_cb_t *trace_cb;
     void *trace_arg;
     bool trace_stderr; /* VFU_TRACE set */
 
     uint16_t next_msg_id; /* for server-initiated commands */
+
+    /*
+     * What we accept from the client: ctx->caps with our own max_msg_fds
+     * and max_data_xfer_size (the spec's values are what the *sender* of
+     * the JSON can receive, so the client's bound our replies and ours
+     * its requests).  Every request is validated against this.
+     */
+    proto_caps_t recv_caps;
+    bool in_dispatch; /* a handler is running: no re-entrant vfu_run_ctx */
+    int twin_peer_fd; /* client end of the twin socket until it is sent */
 };
 
 /* ctx.c */
 void
 vfu_log_errno(vfu_ctx_t *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Report one message to the tracer hook and, with VFU_TRACE set, to
+ * stderr.  The transports call it for everything they move.
+ */
+void
+vfu_trace_msg(vfu_ctx_t *ctx, bool outgoing,
+              const struct vfio_user_header *hdr, const struct iovec *iov,
+              size_t iovcnt, size_t nr_fds);
+
+/* The effective timeout (ms) for partial messages and DMA replies. */
+uint32_t
+vfu_timeout_ms(const vfu_ctx_t *ctx);
+
+/*
+ * The client went away: quiesce the device (a busy quiesce returns
+ * -EBUSY and vfu_device_quiesced() finishes the job), then
+ * vfu_client_lost().  Returns -ENOTCONN or -EBUSY.
+ */
+int
+vfu_client_gone(vfu_ctx_t *ctx);
 
 /* Set errno from a negative errno and return -1 (public API helpers). */
 static inline int
@@ -216,8 +262,72 @@ vfu_handler_fn handle_mig_data_write;
 void
 migr_free(vfu_ctx_t *ctx);
 
-/* ctx.c: called by dispatch when the client goes away */
+/*
+ * ctx.c: the client is gone: unmap its DMA, call the reset callback with
+ * VFU_RESET_LOST_CONN, close its eventfds and detach the transport, with
+ * no quiesce round trip.  Safe to call again (only the first call after
+ * an attach cleans up).
+ */
 void
 vfu_client_lost(vfu_ctx_t *ctx);
+
+/* dispatch.c */
+/*
+ * Receive and serve one message.  Returns 1 when a message was consumed,
+ * 0 when none was available (@nonblock), or a negative errno: -ENOTCONN
+ * (client gone, state cleaned up), -EBUSY (quiesce pending), -EINTR.
+ */
+int
+vfu_dispatch_one(vfu_ctx_t *ctx, bool nonblock);
+
+/*
+ * Serve a message whose quiesce finished (vfu_device_quiesced()):
+ * @quiesce_errno 0 runs the handler, else the request fails with it.
+ */
+int
+vfu_dispatch_pending(vfu_ctx_t *ctx, proto_msg_t *msg, int quiesce_errno);
+
+/* Send the reply to @req (error reply when @err != 0). */
+int
+vfu_send_reply(vfu_ctx_t *ctx, const struct vfio_user_header *req, int err,
+               const vfu_reply_t *reply);
+
+/* tran_sock.c: message streams over a socket or a pipe pair */
+#define TRAN_BACKLOG_MAX 32u
+
+/*
+ * One connection over stream fds.  Commands that arrive while the server
+ * waits for the reply to its own DMA_READ/WRITE wait in @backlog and are
+ * served first by the next tran_stream_recv().
+ */
+struct tran_stream {
+    int in_fd;  /* -1 when not connected */
+    int out_fd;
+    bool owns_fds; /* close in_fd/out_fd on tran_stream_close() */
+    bool can_pass_fds;
+    int cmd_fd; /* server end of the twin socket, -1 if none */
+    proto_msg_t backlog[TRAN_BACKLOG_MAX];
+    size_t bl_head;
+    size_t bl_count;
+};
+
+void
+tran_stream_init(struct tran_stream *s);
+void
+tran_stream_close(vfu_ctx_t *ctx, struct tran_stream *s);
+int
+tran_stream_recv(vfu_ctx_t *ctx, struct tran_stream *s, proto_msg_t *msg,
+                 bool nonblock);
+int
+tran_stream_send(vfu_ctx_t *ctx, struct tran_stream *s,
+                 const struct vfio_user_header *hdr, const struct iovec *iov,
+                 size_t iovcnt, const int *fds, size_t nr_fds);
+int
+tran_stream_send_cmd(vfu_ctx_t *ctx, struct tran_stream *s,
+                     const struct vfio_user_header *hdr,
+                     const struct iovec *iov, size_t iovcnt);
+int
+tran_stream_recv_reply(vfu_ctx_t *ctx, struct tran_stream *s,
+                       proto_msg_t *msg);
 
 #endif /* VFU_SERVER_PRIVATE_H */

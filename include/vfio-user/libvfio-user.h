@@ -330,8 +330,9 @@ vfu_setup_device_migration_callbacks(
  * vfu_irq_trigger - raise vector @subindex of the enabled interrupt type
  * (signals the eventfd the client gave).
  *
- * Returns: 0, or -1 with errno EINVAL (no such vector or none enabled) or
- * ENOENT (no eventfd set).
+ * Returns: 0, or -1 with errno EINVAL (@subindex beyond every INTx, MSI and
+ * MSI-X vector count) or ENOENT (the vector has no eventfd).  A masked
+ * vector does not fire; the trigger is delivered when it is unmasked.
  */
 int
 vfu_irq_trigger(vfu_ctx_t *vfu_ctx, uint32_t subindex);

@@ -78,6 +78,19 @@ vmm_close(vmm_t *vmm);
 void
 vmm_set_trace_hook(vmm_t *vmm, vmm_trace_cb_t *cb, void *arg);
 
+/*
+ * Log hook: what the client noticed about the server's behaviour (a reply
+ * dropped for its id, fds closed because a message should carry none, a
+ * server command refused...).  @level is a syslog level, @msg has no
+ * trailing newline.  Without a hook, lines go to the trace stream when
+ * tracing is on, and nowhere otherwise.
+ */
+typedef void(vmm_log_cb_t)(void *arg, int level, const char *msg);
+
+/** vmm_set_log - install a log hook (NULL removes it). */
+void
+vmm_set_log(vmm_t *vmm, vmm_log_cb_t *cb, void *arg);
+
 /* Negotiated result. */
 typedef struct vmm_caps {
     uint16_t major, minor;
@@ -151,11 +164,18 @@ int
 vmm_region_write_queue(vmm_t *vmm, uint32_t index, uint64_t offset,
                        const void *buf, size_t len);
 
-/** vmm_region_write_flush - send the queued writes. */
+/**
+ * vmm_region_write_flush - send the queued writes.  The queue is emptied
+ * even when sending fails (the error says so; which writes took effect
+ * is then unknown).
+ */
 int
 vmm_region_write_flush(vmm_t *vmm);
 
-/* Fixed-size helpers, little-endian values. */
+/*
+ * Fixed-size helpers, little-endian values.  @size is 1, 2, 4 or 8
+ * (-EINVAL otherwise); a value to write wider than @size gives -ERANGE.
+ */
 int
 vmm_region_read_val(vmm_t *vmm, uint32_t index, uint64_t offset, size_t size,
                     uint64_t *val);
@@ -208,6 +228,10 @@ typedef struct vmm_reply {
     size_t nr_fds;
 } vmm_reply_t;
 
+/*
+ * vmm_reply_free - free the body and close the fds still >= 0 (set a slot
+ * to -1 to keep that fd); accepts NULL and a zeroed reply.
+ */
 void
 vmm_reply_free(vmm_reply_t *reply);
 
