@@ -58,7 +58,9 @@ vfu_device_close(vfu_device_t *dev);
 /**
  * vfu_device_serve - the standalone main loop of a device binary: attach,
  * run, re-attach on disconnect, until SIGINT/SIGTERM (or after one client
- * when @once).  Returns 0 or a negative errno.
+ * when @once).  The context must be non-blocking (LIBVFIO_USER_FLAG_ATTACH_NB):
+ * waiting happens in ppoll() so a stop signal is never lost.  Returns 0 or
+ * a negative errno.
  */
 int
 vfu_device_serve(vfu_device_t *dev, bool once);

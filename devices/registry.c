@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* registry.c - find sample device models by name and run them. */
 
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 
@@ -89,42 +91,84 @@ on_signal(int sig)
     stop_requested = 1;
 }
 
+/*
+ * Wait until @fd is readable or a stop signal arrives.  The signals stay
+ * blocked except inside ppoll(), so one that lands between the flag check
+ * and the wait is not lost: ppoll returns EINTR at once.
+ */
+static int
+wait_readable(int fd, const sigset_t *waitmask)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    if (stop_requested) {
+        return -EINTR;
+    }
+    if (ppoll(&pfd, 1, NULL, waitmask) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
 int
 vfu_device_serve(vfu_device_t *dev, bool once)
 {
     struct sigaction sa = {.sa_handler = on_signal};
+    sigset_t stopmask, waitmask;
+    int rc = 0;
 
-    /* no SA_RESTART: a signal must interrupt the blocking accept/recv */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&stopmask);
+    sigaddset(&stopmask, SIGINT);
+    sigaddset(&stopmask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stopmask, &waitmask);
+    sigdelset(&waitmask, SIGINT);
+    sigdelset(&waitmask, SIGTERM);
 
     while (!stop_requested) {
+        /* wait for a client */
         if (vfu_attach_ctx(dev->ctx) < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
+            if (errno == EAGAIN || errno == EINTR) {
+                rc = wait_readable(vfu_get_poll_fd(dev->ctx), &waitmask);
+                if (rc < 0 && rc != -EINTR) {
+                    break;
+                }
+                rc = 0;
                 continue;
             }
             if (errno == EINVAL) {
-                /* negotiation failed: that client is gone, wait for next */
+                continue; /* negotiation failed; that client was dropped */
+            }
+            rc = -errno;
+            break;
+        }
+        /* serve it until it leaves */
+        while (!stop_requested) {
+            int n = vfu_run_ctx(dev->ctx);
+
+            if (n > 0 || (n < 0 && errno == EBUSY)) {
                 continue;
             }
-            return -errno;
-        }
-        while (!stop_requested) {
-            if (vfu_run_ctx(dev->ctx) < 0) {
-                if (errno == EINTR || errno == EBUSY) {
-                    continue;
-                }
-                if (errno == ENOTCONN) {
+            if (n == 0 || errno == EAGAIN || errno == EINTR) {
+                if (wait_readable(vfu_get_poll_fd(dev->ctx), &waitmask) ==
+                    -EINTR) {
                     break;
                 }
-                return -errno;
+                continue;
             }
+            /*
+             * ENOTCONN, or any error the library met with this client: it
+             * has dropped the connection; go back to accepting.
+             */
+            break;
         }
         if (once) {
             break;
         }
     }
-    return 0;
+    sigprocmask(SIG_UNBLOCK, &stopmask, NULL);
+    return rc;
 }

@@ -318,7 +318,12 @@ check_reply_DEVICE_GET_REGION_INFO(const proto_msg_t *req,
         reply->body_len > (rq.argsz > sizeof(rp) ? rq.argsz : sizeof(rp))) {
         return -EINVAL;
     }
-    if ((rp.flags & VFIO_REGION_INFO_FLAG_CAPS) != 0) {
+    /*
+     * CAPS with a reply argsz beyond what the request offered is the
+     * kernel's way of asking for a bigger buffer: cap_offset may be 0 then, and nothing
+     * of the chain is in this reply to check.
+     */
+    if ((rp.flags & VFIO_REGION_INFO_FLAG_CAPS) != 0 && rp.argsz <= rq.argsz) {
         if (rp.cap_offset < sizeof(rp) ||
             !proto_range_ok(rp.cap_offset, sizeof(struct vfio_info_cap_header),
                             reply->body_len)) {
