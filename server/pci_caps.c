@@ -289,6 +289,7 @@ cap_write_msi(vfu_ctx_t *ctx, struct pci_cap *cap, const char *buf,
     uint8_t *p = cap_ptr(ctx, cap);
     uint16_t old, new, mmc, mme;
     size_t data_off, mask_off;
+    bool c64, pvm;
 
     memcpy(tmp, p, cap->size);
     memcpy(tmp + rel, buf, count);
@@ -309,7 +310,13 @@ cap_write_msi(vfu_ctx_t *ctx, struct pci_cap *cap, const char *buf,
         }
     }
 
-    if (old & PCI_MSI_FLAGS_64BIT) {
+    /*
+     * The layout is the one the capability was added with: the device may
+     * have changed the flag bits in its buffer since, the size is fixed.
+     */
+    c64 = cap->size == MSI_SIZE_64 || cap->size == MSI_SIZE_64_PVM;
+    pvm = cap->size == MSI_SIZE_32_PVM || cap->size == MSI_SIZE_64_PVM;
+    if (c64) {
         data_off = PCI_MSI_DATA_64;
         mask_off = PCI_MSI_MASK_64;
         pci_put32(p + PCI_MSI_ADDRESS_HI, pci_get32(tmp + PCI_MSI_ADDRESS_HI));
@@ -323,7 +330,7 @@ cap_write_msi(vfu_ctx_t *ctx, struct pci_cap *cap, const char *buf,
     pci_put32(p + PCI_MSI_ADDRESS_LO,
               pci_get32(tmp + PCI_MSI_ADDRESS_LO) & ~3u);
     pci_put16(p + data_off, pci_get16(tmp + data_off));
-    if (old & PCI_MSI_FLAGS_MASKBIT) {
+    if (pvm) {
         pci_put32(p + mask_off, pci_get32(tmp + mask_off));
     }
     if ((old ^ new) & PCI_MSI_FLAGS_ENABLE) {

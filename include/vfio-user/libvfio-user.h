@@ -420,7 +420,8 @@ enum {
  * @hdr_type: PCI_HEADER_TYPE_NORMAL (the only one supported).
  * @revision: revision ID.
  *
- * Returns: 0, or -1 with errno EINVAL or ENOMEM.
+ * Returns: 0, or -1 with errno EINVAL (bad type or header), EEXIST (called
+ * before) or ENOMEM.
  */
 int
 vfu_pci_init(vfu_ctx_t *vfu_ctx, vfu_pci_type_t pci_type, int hdr_type,
@@ -471,8 +472,8 @@ vfu_pci_find_capability(vfu_ctx_t *vfu_ctx, bool extended, int cap_id);
 
 /**
  * vfu_pci_find_next_capability - offset of the next capability @cap_id
- * after the one at @pos, or 0 with errno ENOENT (none) or EINVAL (@pos is
- * not a capability).
+ * after the one at @pos, or 0 with errno ENOENT (none, or @pos is not on
+ * the list) or EINVAL (@pos outside config space, or a corrupted list).
  */
 size_t
 vfu_pci_find_next_capability(vfu_ctx_t *vfu_ctx, bool extended, size_t pos,

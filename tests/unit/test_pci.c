@@ -17,37 +17,40 @@
 /* ------------------------------------------------------------------ */
 
 /*
- * A bare context: only the fields the PCI code uses.  The PCI module is
- * tested on its own here; the wire path is covered by the e2e tests.
+ * Contexts come from the public API with the in-process transport, so no
+ * socket is involved; the client side is exercised by the e2e tests, here
+ * config accesses go straight to pci_config_access() as region.c sends
+ * them.
  */
 static vfu_ctx_t *
 ctx_new(void)
 {
-    vfu_ctx_t *ctx = calloc(1, sizeof(*ctx));
-    int i;
+    vfu_ctx_t *ctx = vfu_create_ctx(VFU_TRANS_EXT_INPROC, NULL, 0, NULL,
+                                    VFU_DEV_TYPE_PCI);
 
     assert_non_null(ctx);
-    for (i = 0; i < VFU_PCI_DEV_NUM_REGIONS; i++) {
-        ctx->regions[i].fd = -1;
-    }
-    ctx->log_level = LOG_ERR;
     return ctx;
 }
 
 static void
 ctx_free(vfu_ctx_t *ctx)
 {
-    pci_free(ctx);
-    free(ctx);
+    vfu_destroy_ctx(ctx);
 }
 
 static void
 set_region(vfu_ctx_t *ctx, int idx, size_t size, int flags,
            vfu_region_access_cb_t *cb)
 {
-    ctx->regions[idx].size = size;
-    ctx->regions[idx].flags = flags;
-    ctx->regions[idx].cb = cb;
+    assert_int_equal(vfu_setup_region(ctx, idx, size, cb, flags, NULL, 0, -1,
+                                      0),
+                     0);
+}
+
+static void
+realize(vfu_ctx_t *ctx)
+{
+    assert_int_equal(vfu_realize_ctx(ctx), 0);
 }
 
 static vfu_ctx_t *
@@ -383,7 +386,7 @@ test_pci_bar_sizing_32bit_mem(void **state)
                VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM |
                    VFU_REGION_FLAG_PREFETCH,
                NULL);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     assert_int_equal(cfg_read(ctx, PCI_BASE_ADDRESS_0, 4), 0);
     assert_int_equal(cfg_read(ctx, PCI_BASE_ADDRESS_1, 4),
                      PCI_BASE_ADDRESS_MEM_PREFETCH);
@@ -408,7 +411,7 @@ test_pci_bar_sizing_io(void **state)
 
     (void)state;
     set_region(ctx, 2, 0x100, VFU_REGION_FLAG_RW, NULL);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     assert_int_equal(cfg_read(ctx, PCI_BASE_ADDRESS_2, 4),
                      PCI_BASE_ADDRESS_SPACE_IO);
     assert_int_equal(size_bar(ctx, PCI_BASE_ADDRESS_2), 0xffffff01);
@@ -429,7 +432,7 @@ test_pci_bar_sizing_64bit_pair(void **state)
     set_region(ctx, 0, 0x100000, f64, NULL);                       /* 1 MiB */
     set_region(ctx, 2, 0x200000000ull, f64 | VFU_REGION_FLAG_PREFETCH,
                NULL);                                              /* 8 GiB */
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
 
     assert_int_equal(cfg_read(ctx, PCI_BASE_ADDRESS_0, 4),
                      PCI_BASE_ADDRESS_MEM_TYPE_64);
@@ -461,7 +464,7 @@ test_pci_bar_unused_reads_zero(void **state)
     int i;
 
     (void)state;
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     for (i = 0; i < PCI_BARS_NR; i++) {
         /* the buffer keeps libvfio-user's I/O bit, the client sees 0 */
         assert_int_equal(vfu_pci_get_config_space(ctx)->hdr.bars[i].raw,
@@ -480,7 +483,7 @@ test_pci_rom_bar_sizing(void **state)
     (void)state;
     set_region(ctx, VFU_PCI_DEV_ROM_REGION_IDX, 0x10000,
                VFU_REGION_FLAG_READ, NULL);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     assert_int_equal(size_bar(ctx, PCI_ROM_ADDRESS), 0xffff0001);
     assert_int_equal(cfg_write(ctx, PCI_ROM_ADDRESS, 4,
                                (uint32_t)PCI_ROM_ADDRESS_MASK),
@@ -506,7 +509,7 @@ test_pci_realize_default_config(void **state)
                VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM |
                    VFU_REGION_FLAG_64_BITS,
                NULL);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     assert_non_null(vfu_pci_get_config_space(ctx));
     assert_int_equal(reg->size, PCI_CFG_SPACE_SIZE);
     assert_int_equal(reg->flags, VFU_REGION_FLAG_RW);
@@ -531,16 +534,22 @@ test_pci_realize_device_sized_cfg_region(void **state)
     (void)state;
     set_region(ctx, VFU_PCI_DEV_CFG_REGION_IDX, PCI_CFG_SPACE_EXP_SIZE,
                VFU_REGION_FLAG_RW, NULL);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     assert_int_equal(ctx->pci->size, PCI_CFG_SPACE_EXP_SIZE);
     assert_int_equal(vfu_pci_add_capability(ctx, 0, VFU_CAP_FLAG_EXTENDED,
                                             &dsn),
                      PCI_CFG_SPACE_SIZE);
     ctx_free(ctx);
 
+    /* region.c refuses such a size; pci_realize() checks it anyway */
     ctx = ctx_new();
-    set_region(ctx, VFU_PCI_DEV_CFG_REGION_IDX, 0x200, VFU_REGION_FLAG_RW,
-               NULL);
+    errno = 0;
+    assert_int_equal(vfu_setup_region(ctx, VFU_PCI_DEV_CFG_REGION_IDX, 0x200,
+                                      NULL, VFU_REGION_FLAG_RW, NULL, 0, -1,
+                                      0),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    ctx->regions[VFU_PCI_DEV_CFG_REGION_IDX].size = 0x200;
     assert_int_equal(pci_realize(ctx), -EINVAL);
     ctx_free(ctx);
 }
@@ -626,7 +635,7 @@ test_pci_lspci_sample_layout(void **state)
     assert_int_equal(vfu_pci_add_capability(ctx, 0x400,
                                             VFU_CAP_FLAG_EXTENDED, evsc),
                      0x400);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
 
     for (i = 0; i < sizeof(lspci_expected) / sizeof(lspci_expected[0]); i++) {
         memcpy(expected + lspci_expected[i].off, lspci_expected[i].bytes,
@@ -1095,7 +1104,7 @@ test_pci_access_whole_space(void **state)
     (void)state;
     vfu_pci_set_id(ctx, 0x1234, 0x5678, 0, 0);
     assert_int_equal(vfu_pci_add_capability(ctx, 0, 0, &pm), 0x40);
-    assert_int_equal(pci_realize(ctx), 0);
+    realize(ctx);
     /* one read across header, capability and plain space */
     assert_int_equal(pci_config_access(ctx, (char *)buf, sizeof(buf), 0,
                                        false),
@@ -1121,7 +1130,8 @@ test_pci_callback_gap_forwarding(void **state)
 
     (void)state;
     cb_reset();
-    ctx->regions[VFU_PCI_DEV_CFG_REGION_IDX].cb = cfg_cb;
+    set_region(ctx, VFU_PCI_DEV_CFG_REGION_IDX, PCI_CFG_SPACE_SIZE,
+               VFU_REGION_FLAG_RW, cfg_cb);
     assert_int_equal(vfu_pci_add_capability(ctx, 0x50, 0, &pm), 0x50);
 
     /* 0x40..0x50 is the device's, 0x50..0x58 is ours, 0x58.. the device's */
@@ -1213,7 +1223,8 @@ test_pci_cap_flags_readonly_and_callback(void **state)
 
     (void)state;
     cb_reset();
-    ctx->regions[VFU_PCI_DEV_CFG_REGION_IDX].cb = cfg_cb;
+    set_region(ctx, VFU_PCI_DEV_CFG_REGION_IDX, PCI_CFG_SPACE_SIZE,
+               VFU_REGION_FLAG_RW, cfg_cb);
     assert_int_equal(vfu_pci_add_capability(ctx, 0, VFU_CAP_FLAG_READONLY,
                                             vsc),
                      0x40);
@@ -1342,6 +1353,40 @@ test_pci_cap_msi_32bit_layout(void **state)
     ctx_free(ctx);
 }
 
+/*
+ * Regression: the MSI write handler took its layout from the flag bits in
+ * the buffer, which the device may change after adding the capability, and
+ * wrote past the capability (past the end of a 256-byte space at 0xf4).
+ */
+static void
+test_pci_cap_msi_layout_fixed_at_add(void **state)
+{
+    uint8_t msi[VFIO_USER_PCI_CAP_MSI_SIZEOF] = { PCI_CAP_ID_MSI };
+    uint8_t sentinel[0x10];
+    size_t o, i;
+
+    (void)state;
+    memset(sentinel, 0x77, sizeof(sentinel));
+    /* at 0x40 the bytes after the 10-byte capability must survive */
+    for (o = 0x40; o != 0; o = o == 0x40 ? 0xf4 : 0) {
+        vfu_ctx_t *ctx = conventional_ctx();
+        uint8_t *cfg = cfg_bytes(ctx);
+        size_t tail = PCI_CFG_SPACE_SIZE - (o + 0x0a);
+
+        assert_int_equal(vfu_pci_add_capability(ctx, o, 0, msi), o);
+        memcpy(cfg + o + 0x0a, sentinel, tail < 0x10 ? tail : 0x10);
+        cfg[o + PCI_MSI_FLAGS] |= PCI_MSI_FLAGS_64BIT;
+        cfg[o + PCI_MSI_FLAGS + 1] |= PCI_MSI_FLAGS_MASKBIT >> 8;
+        for (i = PCI_MSI_FLAGS; i < 0x0a; i += 2) {
+            assert_int_equal(cfg_write(ctx, o + i, 2, 0xab00), 2);
+        }
+        assert_int_equal(cfg_read(ctx, o + PCI_MSI_DATA_32, 2), 0xab00);
+        assert_memory_equal(cfg + o + 0x0a, sentinel,
+                            tail < 0x10 ? tail : 0x10);
+        ctx_free(ctx);
+    }
+}
+
 static void
 test_pci_cap_msix_writes(void **state)
 {
@@ -1384,7 +1429,7 @@ test_pci_cap_px_flr(void **state)
     (void)state;
     reset_calls = 0;
     assert_int_equal(vfu_pci_add_capability(ctx, 0, 0, &px), o);
-    ctx->reset = reset_cb;
+    assert_int_equal(vfu_setup_device_reset_cb(ctx, reset_cb), 0);
 
     assert_true(pci_write_needs_quiesce(ctx, devctl, 2));
     assert_true(pci_write_needs_quiesce(ctx, o, 0x10));
@@ -1433,7 +1478,7 @@ test_pci_cap_px_flr_not_capable(void **state)
 
     (void)state;
     reset_calls = 0;
-    ctx->reset = reset_cb;
+    assert_int_equal(vfu_setup_device_reset_cb(ctx, reset_cb), 0);
     assert_int_equal(vfu_pci_add_capability(ctx, 0, 0, &px), 0x40);
     assert_int_equal(cfg_write(ctx, devctl, 2,
                                PCI_EXP_DEVCTL_BCR_FLR |
@@ -1511,6 +1556,7 @@ main(void)
         T(test_pci_cap_pm_writes),
         T(test_pci_cap_msi_writes),
         T(test_pci_cap_msi_32bit_layout),
+        T(test_pci_cap_msi_layout_fixed_at_add),
         T(test_pci_cap_msix_writes),
         T(test_pci_cap_px_flr),
         T(test_pci_cap_px_flr_not_capable),
