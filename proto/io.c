@@ -28,14 +28,6 @@
 /* Chunk used to discard the body of a rejected message. */
 #define DRAIN_CHUNK 4096
 
-static bool
-fd_is_socket(int fd)
-{
-    struct stat st;
-
-    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 /* ------------------------------------------------------------------ */
 /* Sending                                                             */
 /* ------------------------------------------------------------------ */
@@ -124,6 +116,7 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_MSG_FDS_CEIL)];
     } ctl;
+    struct iovec small[8];
     struct iovec *vec;
     struct iovec *cur;
     bool sock;
@@ -141,14 +134,15 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
             return -EBADF;
         }
     }
-    sock = fd_is_socket(fd);
-    if (!sock && nr_fds > 0) {
-        return -EINVAL; /* a pipe cannot carry fds */
-    }
+    sock = true; /* until sendmsg() says ENOTSOCK: no fstat() per message */
 
-    vec = calloc(iovcnt + 1, sizeof(*vec));
-    if (vec == NULL) {
-        return -ENOMEM;
+    if (iovcnt + 1 <= sizeof(small) / sizeof(small[0])) {
+        vec = small; /* the common case: no allocation per message */
+    } else {
+        vec = calloc(iovcnt + 1, sizeof(*vec));
+        if (vec == NULL) {
+            return -ENOMEM;
+        }
     }
     vec[0].iov_base = (void *)hdr;
     vec[0].iov_len = sizeof(*hdr);
@@ -169,7 +163,7 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
                 size_t len = sizeof(int) * nr_fds;
                 struct cmsghdr *c;
 
-                memset(&ctl, 0, sizeof(ctl));
+                memset(&ctl, 0, CMSG_SPACE(len));
                 mh.msg_control = ctl.buf;
                 mh.msg_controllen = CMSG_SPACE(len);
                 c = CMSG_FIRSTHDR(&mh);
@@ -186,6 +180,14 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
             if (errno == EINTR) {
                 continue;
             }
+            if (errno == ENOTSOCK && sock) {
+                if (nr_fds > 0) {
+                    ret = -EINVAL; /* a pipe cannot carry fds */
+                    break;
+                }
+                sock = false;
+                continue;
+            }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 /* a non-blocking fd: finish the message, never half */
                 ret = wait_fd(fd, POLLOUT, -1);
@@ -200,7 +202,9 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
         nr_fds = 0; /* delivered with the first byte */
         iov_advance(&cur, &cnt, (size_t)n);
     }
-    free(vec);
+    if (vec != small) {
+        free(vec);
+    }
     return ret;
 }
 
@@ -213,7 +217,7 @@ struct rx {
     int fd;
     bool sock;
     size_t fd_limit;    /* fds the message may carry */
-    int fds[PROTO_MAX_MSG_FDS_CEIL];
+    int *fds;           /* fd_limit slots, not initialised */
     size_t nr_fds;
     bool fd_error;      /* too many fds, or control data truncated */
     bool started;       /* the first byte arrived */
@@ -300,6 +304,11 @@ deadline_left(const struct rx *rx)
 /*
  * One read of up to @len bytes: > 0 bytes read, 0 at EOF, or a negative
  * errno (-EAGAIN only in non-blocking mode before the first byte).
+ *
+ * The read is tried first and poll() is asked only when it would block, so
+ * the common case — a whole message already queued — costs one system
+ * call per read.  Whether @fd is a socket is learnt from the first
+ * recvmsg() (ENOTSOCK on a pipe) rather than asked of fstat() every time.
  */
 static ssize_t
 rx_read_some(struct rx *rx, void *buf, size_t len)
@@ -308,31 +317,18 @@ rx_read_some(struct rx *rx, void *buf, size_t len)
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_MSG_FDS_CEIL)];
     } ctl;
+    bool waited = false;
 
     for (;;) {
         ssize_t n;
         int ret;
 
-        if (rx->started || !rx->nonblock) {
-            int left = rx->started ? deadline_left(rx) : -1;
-
-            if (left == 0) {
-                return -ETIMEDOUT;
-            }
-            ret = wait_fd(rx->fd, POLLIN, left);
-            if (ret < 0) {
-                return ret;
-            }
-        } else if (!rx->sock) {
-            /* a pipe has no MSG_DONTWAIT: ask poll instead */
-            ret = wait_fd(rx->fd, POLLIN, 0);
-            if (ret == -ETIMEDOUT) {
-                return -EAGAIN;
-            }
-            if (ret < 0) {
-                return ret;
-            }
-        }
+        /*
+         * A blocking wait for the first byte of a message blocks in the
+         * read itself; once a message has started, every wait is bounded
+         * by the deadline, so reads do not block.
+         */
+        bool block = !rx->started && !rx->nonblock;
 
         if (rx->sock) {
             struct iovec v = {.iov_base = buf, .iov_len = len};
@@ -341,12 +337,20 @@ rx_read_some(struct rx *rx, void *buf, size_t len)
 
             mh.msg_control = ctl.buf;
             mh.msg_controllen = CMSG_SPACE(sizeof(int) * room);
-            n = recvmsg(rx->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+            n = recvmsg(rx->fd, &mh,
+                        (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
             if (n >= 0) {
                 rx_collect(rx, &mh);
+            } else if (errno == ENOTSOCK) {
+                rx->sock = false;
+                continue;
             }
-        } else {
+        } else if (block || waited) {
             n = read(rx->fd, buf, len);
+        } else {
+            /* a pipe has no MSG_DONTWAIT: ask poll whether read would block */
+            n = -1;
+            errno = EAGAIN;
         }
         if (n >= 0) {
             if (n > 0 && !rx->started) {
@@ -356,15 +360,39 @@ rx_read_some(struct rx *rx, void *buf, size_t len)
             return n;
         }
         if (errno == EINTR) {
+            if (block) {
+                return -EINTR; /* a signal may be meant to stop the caller */
+            }
             continue;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (!rx->started && rx->nonblock) {
-                return -EAGAIN;
-            }
-            continue; /* poll said readable but it was not: wait again */
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -errno;
         }
-        return -errno;
+        if (!rx->started && rx->nonblock) {
+            if (!rx->sock && !waited) {
+                /* pipe: see whether anything is there right now */
+                ret = wait_fd(rx->fd, POLLIN, 0);
+                if (ret == 0) {
+                    waited = true;
+                    continue;
+                }
+                return ret == -ETIMEDOUT ? -EAGAIN : ret;
+            }
+            return -EAGAIN;
+        }
+        /* would block: wait (bounded once the message has started) */
+        {
+            int left = rx->started ? deadline_left(rx) : -1;
+
+            if (left == 0) {
+                return -ETIMEDOUT;
+            }
+            ret = wait_fd(rx->fd, POLLIN, left);
+            if (ret < 0) {
+                return ret;
+            }
+            waited = true;
+        }
     }
 }
 
@@ -431,7 +459,13 @@ proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
               bool nonblock, int timeout_ms)
 {
     struct vfio_user_header hdr;
-    struct rx *rx;
+    /*
+     * The fd slots are left uninitialised: zeroing 4 KiB per message was
+     * most of the CPU time of a small round trip.
+     */
+    int fdbuf[PROTO_MAX_MSG_FDS_CEIL];
+    struct rx rxs = {.fds = fdbuf};
+    struct rx *rx = &rxs;
     uint64_t body_len;
     int ret;
 
@@ -442,13 +476,8 @@ proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
     if (caps == NULL || fd < 0) {
         return -EINVAL;
     }
-    /* ~4 KiB of fd slots: kept off the stack of deep callers */
-    rx = calloc(1, sizeof(*rx));
-    if (rx == NULL) {
-        return -ENOMEM;
-    }
     rx->fd = fd;
-    rx->sock = fd_is_socket(fd);
+    rx->sock = true; /* until recvmsg() says ENOTSOCK */
     rx->fd_limit = caps->max_msg_fds > PROTO_MAX_MSG_FDS_CEIL
                        ? PROTO_MAX_MSG_FDS_CEIL
                        : caps->max_msg_fds;
@@ -501,12 +530,10 @@ proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
     }
     msg->hdr = hdr;
     msg->body_len = body_len;
-    free(rx);
     return 0;
 
 fail:
     rx_close_fds(rx);
-    free(rx);
     free(msg->body);
     memset(msg, 0, sizeof(*msg));
     return ret;

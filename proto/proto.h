@@ -317,7 +317,8 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
  * control data.  On error @msg holds nothing.
  *
  * Without @nonblock the wait for the first byte has no limit (poll the fd
- * first to bound it); @timeout_ms < 0 means no limit for the rest either.
+ * first to bound it) and a signal interrupting it returns -EINTR;
+ * @timeout_ms < 0 means no limit for the rest either.
  * "Malformed" here is only what breaks framing or is never legal: msg_size
  * < 16 (stream unusable afterwards), unknown flag bits or type values
  * (drained, stream usable).  Whether a command or a reply was expected is

@@ -123,20 +123,13 @@ tran_stream_recv(vfu_ctx_t *ctx, struct tran_stream *s, proto_msg_t *msg,
         s->bl_count--;
         return 0;
     }
-    for (;;) {
-        if (!nonblock) {
-            rc = wait_readable(s->in_fd, -1);
-            if (rc < 0) {
-                return rc;
-            }
-        }
-        rc = proto_io_recv(s->in_fd, msg, &ctx->recv_caps, true,
-                           (int)vfu_timeout_ms(ctx));
-        if (rc == -EAGAIN && !nonblock) {
-            continue; /* woken without data: wait again */
-        }
-        break;
-    }
+    /*
+     * Blocking: wait inside the read itself (one system call per read when
+     * messages keep coming); a signal comes back as -EINTR, so it can stop
+     * a blocking vfu_run_ctx() the way it stops libvfio-user's.
+     */
+    rc = proto_io_recv(s->in_fd, msg, &ctx->recv_caps, nonblock,
+                       (int)vfu_timeout_ms(ctx));
     if (rc == 0) {
         trace_in(ctx, msg);
     }
