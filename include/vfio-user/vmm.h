@@ -218,6 +218,119 @@ int
 vmm_region_io_fds(vmm_t *vmm, uint32_t index, vmm_ioeventfd_t *ents,
                   size_t max);
 
+/* ---- guest memory and DMA (the VMM side of DMA_MAP / DMA_READ / ...) ---- */
+
+/*
+ * Guest memory is a set of non-overlapping regions at guest physical
+ * addresses (gpa == IOVA: the fake VMM has no IOMMU translation).  Each is
+ * backed by a memfd that is passed with DMA_MAP so the server can mmap it,
+ * or, with VMM_MEM_NOFD, by private memory the server can reach only
+ * through DMA_READ / DMA_WRITE messages, which the client serves whenever
+ * it waits (in-process: from the server's pump; over a socket: while
+ * waiting for a reply, on the twin socket when negotiated, or in
+ * vmm_poll()).  Every server access is checked against the mapped ranges,
+ * the region's protection and the negotiated max_data_xfer_size; a bad
+ * one gets an error reply (EFAULT/EACCES/EINVAL), never a crash.
+ */
+#define VMM_MEM_READ (1u << 0)  /* the device may read it  */
+#define VMM_MEM_WRITE (1u << 1) /* the device may write it */
+#define VMM_MEM_RW (VMM_MEM_READ | VMM_MEM_WRITE)
+#define VMM_MEM_NOFD (1u << 2)  /* no fd: DMA_READ/DMA_WRITE messages only */
+
+/**
+ * vmm_mem_map - allocate @size bytes of zeroed guest memory at @gpa and map
+ * it into the device with DMA_MAP.  @gpa and @size must be page aligned
+ * (the negotiated pgsizes) and must not overlap a mapped region.
+ * Returns 0, -EINVAL, -EEXIST (overlap), -ENOMEM, or the server's errno
+ * (the memory is freed again then).
+ */
+int
+vmm_mem_map(vmm_t *vmm, uint64_t gpa, uint64_t size, uint32_t flags);
+
+/**
+ * vmm_mem_unmap - DMA_UNMAP exactly one region mapped by vmm_mem_map()
+ * and free it.  -ENOENT when no region is mapped at [@gpa, +@size).
+ */
+int
+vmm_mem_unmap(vmm_t *vmm, uint64_t gpa, uint64_t size);
+
+/** vmm_mem_unmap_all - DMA_UNMAP with VFIO_DMA_UNMAP_FLAG_ALL; frees all. */
+int
+vmm_mem_unmap_all(vmm_t *vmm);
+
+/*
+ * Local access to guest memory (what the guest's CPU does; no message).
+ * The whole range must lie in mapped regions (it may span several):
+ * -EFAULT otherwise.
+ */
+int
+vmm_mem_write(vmm_t *vmm, uint64_t gpa, const void *buf, size_t len);
+int
+vmm_mem_read(vmm_t *vmm, uint64_t gpa, void *buf, size_t len);
+int
+vmm_mem_fill(vmm_t *vmm, uint64_t gpa, uint8_t byte, size_t len);
+
+/**
+ * vmm_mem_ptr - a pointer to guest memory at @gpa valid for @len bytes
+ * inside one region, or NULL.  Valid until that region is unmapped.
+ */
+void *
+vmm_mem_ptr(vmm_t *vmm, uint64_t gpa, size_t len);
+
+/* What the client has served, for tests and benchmarks. */
+typedef struct vmm_stats {
+    uint64_t dma_reads, dma_writes;         /* DMA_READ/DMA_WRITE served */
+    uint64_t dma_read_bytes, dma_write_bytes;
+    uint64_t dma_errors;                    /* answered with an error */
+} vmm_stats_t;
+
+void
+vmm_get_stats(const vmm_t *vmm, vmm_stats_t *stats);
+
+/**
+ * vmm_poll - serve server-initiated messages for up to @timeout_ms (0: only
+ * what is already there; in-process it runs the server's loop once).
+ * Returns the number served, or a negative errno.
+ */
+int
+vmm_poll(vmm_t *vmm, int timeout_ms);
+
+/* ---- interrupts ---- */
+
+/**
+ * vmm_irq_enable - create one eventfd per vector and send SET_IRQS
+ * (ACTION_TRIGGER | DATA_EVENTFD) for vectors [@start, +@count) of IRQ
+ * index @index (VFIO_PCI_INTX_IRQ_INDEX ... VFIO_PCI_REQ_IRQ_INDEX).
+ * Pending counts of those vectors restart at 0.
+ */
+int
+vmm_irq_enable(vmm_t *vmm, uint32_t index, uint32_t start, uint32_t count);
+
+/** vmm_irq_disable - SET_IRQS count 0 for @index; closes its eventfds. */
+int
+vmm_irq_disable(vmm_t *vmm, uint32_t index);
+
+/** vmm_irq_mask - ACTION_MASK (or UNMASK when !@mask) with DATA_NONE. */
+int
+vmm_irq_mask(vmm_t *vmm, uint32_t index, uint32_t start, uint32_t count,
+             bool mask);
+
+/**
+ * vmm_irq_count - triggers seen on a vector since it was enabled or last
+ * taken: reads its eventfd (non-blocking) and adds to the running count.
+ * With @take the count is returned and reset.  -EINVAL if not enabled.
+ */
+int
+vmm_irq_count(vmm_t *vmm, uint32_t index, uint32_t vector, bool take,
+              uint64_t *count);
+
+/**
+ * vmm_irq_wait - wait until the vector has at least one trigger pending
+ * (serving server messages meanwhile), up to @timeout_ms: 0, or -ETIMEDOUT.
+ */
+int
+vmm_irq_wait(vmm_t *vmm, uint32_t index, uint32_t vector, int timeout_ms);
+
 /* ---- raw messages, for protocol and negative tests ---- */
 
 typedef struct vmm_reply {
