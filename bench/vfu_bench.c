@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_dma.h"
 #include "devices/devices.h"
 #include "devices/gpio/gpio.h"
 #include "vfio-user/libvfio-user.h"
@@ -38,6 +39,7 @@ typedef struct bench_opts {
     long iters;
     long warmup;
     bool json;
+    bool dma; /* --dma: the dmaengine benchmarks (bench_dma.c) instead */
 } bench_opts_t;
 
 /* One timed operation: returns 0 or a negative errno. */
@@ -467,10 +469,12 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: vfu-bench [--iters N] [--warmup N] [--json]\n"
+            "usage: vfu-bench [--iters N] [--warmup N] [--json] [--dma]\n"
             "Round-trip latency of small gpio region accesses, in-process\n"
             "versus over a UNIX socket.  Default: %ld iterations, warm-up\n"
-            "a tenth of that.\n",
+            "a tenth of that.\n"
+            "--dma: instead, DMA throughput (dmaengine COPY, by message and\n"
+            "by mapping) and interrupt latency, in-process versus socket.\n",
             BENCH_DEFAULT_ITERS);
 }
 
@@ -496,6 +500,7 @@ main(int argc, char *argv[])
         {"iters", required_argument, NULL, 'n'},
         {"warmup", required_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},
+        {"dma", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -506,7 +511,7 @@ main(int argc, char *argv[])
     int opt;
     int rc;
 
-    while ((opt = getopt_long(argc, argv, "n:w:jh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "n:w:jdh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'n':
             if (parse_count(optarg, BENCH_MAX_ITERS, &o.iters) < 0 ||
@@ -523,6 +528,9 @@ main(int argc, char *argv[])
             break;
         case 'j':
             o.json = true;
+            break;
+        case 'd':
+            o.dma = true;
             break;
         case 'h':
             usage(stdout);
@@ -541,6 +549,15 @@ main(int argc, char *argv[])
     }
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.dma) {
+        bench_dma_opts_t d = {.iters = o.iters, .json = o.json};
+
+        rc = bench_dma_main(&d);
+        if (rc < 0) {
+            fprintf(stderr, "vfu-bench: DMA benchmarks: %s\n", strerror(-rc));
+        }
+        return rc < 0 ? 1 : 0;
+    }
     rc = bench_inproc(&o, inproc);
     if (rc == 0) {
         rc = bench_socket(&o, sock);

@@ -8,6 +8,9 @@
  *                 engine on top of both
  *   vmm_region.c  device/region/IRQ discovery (cached), IO fds, mmap
  *   vmm_access.c  region reads/writes in chunks, queued writes, reset
+ *   vmm_mem.c     guest memory, DMA_MAP/DMA_UNMAP, serving DMA_READ/WRITE,
+ *                 vmm_poll()
+ *   vmm_irq.c     interrupts: eventfds, SET_IRQS, counting and waiting
  *   vmm_trace.c   wire tracer and log sink
  */
 #ifndef VFU_CLIENT_PRIVATE_H
@@ -41,6 +44,41 @@
 #define VMM_MAX_IO_FDS_REPLY (64u * 1024u)
 /* Messages the in-process pump may set aside while the server waits. */
 #define VMM_MAX_STASH 64u
+/* Guest memory regions the client keeps track of (the spec's ceiling). */
+#define VMM_MAX_MEM_REGIONS PROTO_MAX_DMA_MAPS_CEIL
+/* Vectors of one IRQ index the client keeps eventfds for (MSI-X: 2048). */
+#define VMM_MAX_IRQ_VECTORS 2048u
+
+/* Where a server message came from, and where its reply goes. */
+enum vmm_chan {
+    VMM_CHAN_MAIN = 0, /* the socket (or the in-process queue) */
+    VMM_CHAN_TWIN = 1, /* the twin socket, when negotiated */
+};
+
+/* vmm_recv_next(): a server command on the twin socket was served. */
+#define VMM_RECV_SERVED 1
+
+/*
+ * One guest memory region made by vmm_mem_map().  The memfd, if any, is
+ * closed once DMA_MAP has carried it: the mapping keeps the memory.
+ */
+typedef struct vmm_mem_region {
+    uint64_t gpa;
+    uint64_t size;
+    uint32_t flags; /* VMM_MEM_* */
+    uint8_t *base;  /* our mapping of all @size bytes */
+} vmm_mem_region_t;
+
+/* The eventfds of one IRQ index, created by vmm_irq_enable(). */
+typedef struct vmm_irq_vec {
+    int efd;         /* owned; -1 when the vector is not enabled */
+    uint64_t count;  /* triggers read from efd and not yet taken */
+} vmm_irq_vec_t;
+
+typedef struct vmm_irq_index {
+    vmm_irq_vec_t *vecs; /* nr entries */
+    uint32_t nr;
+} vmm_irq_index_t;
 
 /* One mapping made by vmm_region_mmap(). */
 typedef struct vmm_mapping {
@@ -53,6 +91,7 @@ typedef struct vmm_mapping {
 struct vmm {
     /* transport: a socket, or an in-process context */
     int fd;                /* owned; -1 in-process */
+    int twin_fd;           /* owned; twin socket, -1 if not negotiated */
     struct vfu_ctx *ctx;   /* not owned; NULL over a socket */
     bool connected;        /* false once the server hung up */
     bool srv_attached;     /* in-process: vfu_attach_ctx() succeeded */
@@ -97,6 +136,14 @@ struct vmm {
     /* vmm_region_write_queue() */
     struct vfio_user_write_multi_data wq[VFIO_USER_MULTI_MAX];
     size_t wq_len;
+
+    /* guest memory: sorted by gpa, never overlapping */
+    vmm_mem_region_t *mem;
+    size_t nr_mem, mem_cap;
+    vmm_stats_t stats;
+
+    /* interrupts */
+    vmm_irq_index_t irq[VMM_MAX_IRQS];
 };
 
 /* ---- vmm_conn.c: transports and the request/reply engine ---- */
@@ -114,10 +161,37 @@ vmm_mark_disconnected(vmm_t *vmm);
  * in-process pump, queued in-process (running the server while it makes
  * progress), or from the socket until @deadline.  Traced.  -EAGAIN
  * in-process when the server has nothing more to say, -ETIMEDOUT,
- * -ENOTCONN.
+ * -ENOTCONN.  Commands arriving on the twin socket meanwhile are served
+ * here; then it returns VMM_RECV_SERVED with nothing in @msg, so that a
+ * caller waiting for a reply can give the server fresh time.
  */
 int
 vmm_recv_next(vmm_t *vmm, proto_msg_t *msg, int64_t deadline);
+
+/*
+ * vmm_send_reply - send a reply (header + @len bytes of @body) on
+ * channel @chan.  Traced.
+ */
+int
+vmm_send_reply(vmm_t *vmm, enum vmm_chan chan,
+               const struct vfio_user_header *hdr, const void *body,
+               size_t len);
+
+/* Whether @msg is a command (not a reply). */
+bool
+vmm_is_command(const proto_msg_t *msg);
+
+/*
+ * vmm_serve_pending - serve server commands (replies nobody waits for are
+ * logged and dropped).  Socket: waits until @deadline for the main or twin
+ * socket, or @extra_fd (-1: none), to become readable, then serves all
+ * that is there without waiting again; returns early when @extra_fd is
+ * readable.  In-process: runs the server once and serves its queue.
+ * Returns the number of commands served (0 on timeout) or a negative
+ * errno (-ENOTCONN once the server is gone and nothing was served).
+ */
+int
+vmm_serve_pending(vmm_t *vmm, int64_t deadline, int extra_fd);
 
 /*
  * vmm_send_cmd - send command @cmd with a fresh id; @req gets the header
@@ -161,6 +235,25 @@ vmm_msg_free(vmm_t *vmm, proto_msg_t *msg);
 /* Free what the engine holds (messages set aside by the pump). */
 void
 vmm_conn_cleanup(vmm_t *vmm);
+
+/* ---- vmm_mem.c ---- */
+
+/*
+ * vmm_serve_cmd - answer a command the server sent on @chan (DMA_READ,
+ * DMA_WRITE; anything else is refused after validation).  Consumes @msg.
+ */
+void
+vmm_serve_cmd(vmm_t *vmm, proto_msg_t *msg, enum vmm_chan chan);
+
+/* Free all guest memory (no message: the connection is going away). */
+void
+vmm_mem_cleanup(vmm_t *vmm);
+
+/* ---- vmm_irq.c ---- */
+
+/* Close every eventfd (no message). */
+void
+vmm_irq_cleanup(vmm_t *vmm);
 
 /* ---- vmm_region.c, vmm_access.c ---- */
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ vmm_alloc(const vmm_opts_t *opts, vmm_t **out)
         return -ENOMEM;
     }
     vmm->fd = -1;
+    vmm->twin_fd = -1;
     rc = opts_fill(&vmm->opts, opts);
     if (rc < 0) {
         free(vmm);
@@ -104,6 +106,41 @@ min_u64(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/*
+ * Twin-socket mode, as the spec has the client check the reply: not
+ * supported (or not said) means one socket for everything; supported with
+ * a valid fd_index naming a socket among the reply's fds means commands
+ * from the server come on that socket; anything else is inconsistent and
+ * ends the connection (-EPROTO).
+ */
+static int
+take_twin_socket(vmm_t *vmm, const proto_caps_t *theirs, proto_msg_t *reply)
+{
+    struct stat st;
+    int fd;
+
+    if (!theirs->twin_socket) {
+        vmm_log(vmm, LOG_INFO, "server declined twin-socket mode");
+        return 0;
+    }
+    if (!theirs->has_twin_fd_index ||
+        theirs->twin_fd_index >= reply->nr_fds ||
+        reply->fds[theirs->twin_fd_index] < 0) {
+        vmm_log(vmm, LOG_ERR, "twin socket enabled without a valid fd_index");
+        return -EPROTO;
+    }
+    fd = proto_msg_take_fd(reply, theirs->twin_fd_index);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        vmm_log(vmm, LOG_ERR, "twin socket: fd_index names no socket");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -EPROTO;
+    }
+    vmm->twin_fd = fd;
+    return 0;
+}
+
 static int
 negotiate(vmm_t *vmm)
 {
@@ -116,13 +153,15 @@ negotiate(vmm_t *vmm)
     char *json;
     int rc;
 
-    if (vmm->opts.twin_socket) {
-        /* the server-to-client channel comes with DMA serving */
-        vmm_log(vmm, LOG_ERR, "twin-socket mode is not supported yet");
+    if (vmm->opts.twin_socket && vmm->ctx != NULL) {
+        /* in-process, the server's commands never share a stream */
+        vmm_log(vmm, LOG_ERR, "twin-socket mode needs a socket");
         return -ENOTSUP;
     }
     ours.write_multiple = vmm->opts.write_multiple;
-    json = proto_caps_format(&ours, false, vmm->opts.write_multiple);
+    ours.twin_socket = vmm->opts.twin_socket;
+    json = proto_caps_format(&ours, vmm->opts.twin_socket,
+                             vmm->opts.write_multiple);
     if (json == NULL) {
         return -ENOMEM;
     }
@@ -167,8 +206,13 @@ negotiate(vmm_t *vmm)
         vmm_log(vmm, LOG_ERR, "bad capabilities in the VERSION reply");
         goto out;
     }
-    if (theirs.twin_socket) {
+    if (theirs.twin_socket && !vmm->opts.twin_socket) {
         vmm_log(vmm, LOG_WARNING, "server enabled twin-socket unasked");
+    } else if (vmm->opts.twin_socket) {
+        rc = take_twin_socket(vmm, &theirs, &reply);
+        if (rc < 0) {
+            goto out;
+        }
     }
 
     vmm->pub_caps.major = ver.major;
@@ -186,7 +230,7 @@ negotiate(vmm_t *vmm)
     }
     vmm->pub_caps.write_multiple =
         vmm->opts.write_multiple && theirs.write_multiple;
-    vmm->pub_caps.twin_socket = false;
+    vmm->pub_caps.twin_socket = vmm->twin_fd >= 0;
     vmm->caps.write_multiple = vmm->pub_caps.write_multiple;
     rc = 0;
 out:
@@ -303,6 +347,7 @@ vmm_close(vmm_t *vmm)
     if (vmm == NULL) {
         return;
     }
+    vmm_irq_cleanup(vmm);
     vmm_region_cleanup(vmm);
     vmm_conn_cleanup(vmm);
     if (vmm->ctx != NULL) {
@@ -320,6 +365,8 @@ vmm_close(vmm_t *vmm)
     if (vmm->fd >= 0) {
         close(vmm->fd);
     }
+    /* last: the server may have used guest memory until it let go */
+    vmm_mem_cleanup(vmm);
     free(vmm);
 }
 
@@ -428,6 +475,7 @@ vmm_send_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
 VMM_EXPORT int
 vmm_recv_any(vmm_t *vmm, vmm_reply_t *out)
 {
+    int64_t deadline;
     proto_msg_t msg;
     int rc;
 
@@ -437,7 +485,11 @@ vmm_recv_any(vmm_t *vmm, vmm_reply_t *out)
     if (vmm == NULL || out == NULL) {
         return -EINVAL;
     }
-    rc = vmm_recv_next(vmm, &msg, vmm_now_ms() + vmm->opts.timeout_ms);
+    deadline = vmm_now_ms() + vmm->opts.timeout_ms;
+    do {
+        /* commands on the twin socket are served on the way */
+        rc = vmm_recv_next(vmm, &msg, deadline);
+    } while (rc == VMM_RECV_SERVED);
     if (rc == -EAGAIN) {
         /* in-process, nothing will ever come: that is the timeout */
         return -ETIMEDOUT;

@@ -22,6 +22,11 @@
 #define VMM_SCM_MAX_FD 253u
 /* In-process: server steps without a reply before the engine gives up. */
 #define VMM_INPROC_MAX_STEPS 1024
+/*
+ * Socket: rounds of messages one vmm_serve_pending() call takes, so a
+ * server that never stops talking cannot keep the caller forever.
+ */
+#define VMM_MAX_SERVE_ROUNDS 1024u
 
 int64_t
 vmm_now_ms(void)
@@ -63,34 +68,143 @@ vmm_msg_free(vmm_t *vmm, proto_msg_t *msg)
     log_closed_fds(vmm, &copy, closed);
 }
 
-/* Socket: one message, waiting until @deadline (ms, monotonic). */
+/* poll() readiness bits of sock_wait() */
+#define READY_MAIN 1
+#define READY_TWIN 2
+#define READY_EXTRA 4
+
+/*
+ * Socket: wait until @deadline (ms, monotonic) for the main socket, the
+ * twin socket or @extra_fd to become readable.  Returns the READY_* bits,
+ * 0 on timeout, or a negative errno.
+ */
 static int
-sock_recv(vmm_t *vmm, proto_msg_t *msg, int64_t deadline)
+sock_wait(vmm_t *vmm, int64_t deadline, int extra_fd)
 {
     for (;;) {
-        struct pollfd pfd = {.fd = vmm->fd, .events = POLLIN};
+        struct pollfd pfd[3];
+        int bits[3];
         int64_t left = deadline - vmm_now_ms();
+        nfds_t n = 0;
+        int ready = 0;
+        nfds_t i;
         int rc;
 
+        if (vmm->twin_fd >= 0) {
+            pfd[n] = (struct pollfd){.fd = vmm->twin_fd, .events = POLLIN};
+            bits[n++] = READY_TWIN;
+        }
+        pfd[n] = (struct pollfd){.fd = vmm->fd, .events = POLLIN};
+        bits[n++] = READY_MAIN;
+        if (extra_fd >= 0) {
+            pfd[n] = (struct pollfd){.fd = extra_fd, .events = POLLIN};
+            bits[n++] = READY_EXTRA;
+        }
         if (left < 0) {
             left = 0;
         }
-        rc = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+        rc = poll(pfd, n, left > INT_MAX ? INT_MAX : (int)left);
         if (rc < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return -errno;
         }
-        if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            /* a hang-up or error is "readable": recv reports it */
+            if (pfd[i].revents != 0) {
+                ready |= bits[i];
+            }
+        }
+        return ready;
+    }
+}
+
+/* Socket: one message from @fd, which poll() found readable. */
+static int
+sock_recv_on(vmm_t *vmm, int fd, proto_msg_t *msg)
+{
+    int rc = proto_io_recv(fd, msg, &vmm->caps, true, vmm->opts.timeout_ms);
+
+    if (rc == 0) {
+        vmm_trace_msg(vmm, false, &msg->hdr, msg->body, msg->body_len,
+                      msg->nr_fds);
+    }
+    return rc;
+}
+
+static void
+twin_close(vmm_t *vmm)
+{
+    if (vmm->twin_fd >= 0) {
+        close(vmm->twin_fd);
+        vmm->twin_fd = -1;
+    }
+}
+
+/*
+ * Socket: take one message from the twin socket and serve it.  Only
+ * server commands belong there: anything else is logged and dropped.
+ * When the stream is unusable (hang-up, framing lost) the twin socket is
+ * closed; the main socket decides whether the server is still there.
+ * Returns 1 if a command was served, 0 otherwise.
+ */
+static int
+twin_serve_one(vmm_t *vmm)
+{
+    proto_msg_t msg = PROTO_MSG_INIT;
+    int rc = sock_recv_on(vmm, vmm->twin_fd, &msg);
+
+    if (rc == -EAGAIN) {
+        return 0;
+    }
+    if (rc == -E2BIG || rc == -EINVAL) {
+        /* drained (or malformed but skipped): the stream is still in step */
+        vmm_log(vmm, LOG_WARNING, "twin socket: dropped a message: %s",
+                strerror(-rc));
+        return 0;
+    }
+    if (rc < 0) {
+        vmm_log(vmm, LOG_WARNING, "twin socket closed: %s", strerror(-rc));
+        twin_close(vmm);
+        return 0;
+    }
+    if (!vmm_is_command(&msg)) {
+        vmm_log(vmm, LOG_WARNING, "twin socket: dropped %s id %u flags %#x",
+                proto_cmd_name(msg.hdr.cmd), msg.hdr.msg_id, msg.hdr.flags);
+        vmm_msg_free(vmm, &msg);
+        return 0;
+    }
+    vmm_serve_cmd(vmm, &msg, VMM_CHAN_TWIN);
+    return 1;
+}
+
+/*
+ * Socket: one message from the main socket, waiting until @deadline and
+ * serving the twin socket meanwhile (VMM_RECV_SERVED after each command
+ * served there, so the caller sees the server is alive).
+ */
+static int
+sock_recv(vmm_t *vmm, proto_msg_t *msg, int64_t deadline)
+{
+    for (;;) {
+        int ready = sock_wait(vmm, deadline, -1);
+        int rc;
+
+        if (ready < 0) {
+            return ready;
+        }
+        if (ready == 0) {
             return -ETIMEDOUT;
         }
-        rc = proto_io_recv(vmm->fd, msg, &vmm->caps, true,
-                           vmm->opts.timeout_ms);
-        if (rc == 0) {
-            vmm_trace_msg(vmm, false, &msg->hdr, msg->body, msg->body_len,
-                          msg->nr_fds);
+        /* the twin first: the server may wait for that reply before ours */
+        if ((ready & READY_TWIN) && twin_serve_one(vmm) > 0) {
+            return VMM_RECV_SERVED;
         }
+        if (!(ready & READY_MAIN)) {
+            continue;
+        }
+        rc = sock_recv_on(vmm, vmm->fd, msg);
         if (rc != -EAGAIN) {
             return rc;
         }
@@ -423,35 +537,35 @@ sock_send_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
 /* Server-initiated commands                                           */
 /* ------------------------------------------------------------------ */
 
-/*
- * Answer a command the server sent us.  DMA_READ/DMA_WRITE serving comes
- * with the guest memory model; until then every command is refused, after
- * the same validation a real answer would get.
- */
-static void
-serve_server_cmd(vmm_t *vmm, proto_msg_t *msg)
-{
-    struct vfio_user_header rh;
-    int err;
-
-    err = proto_check_request(msg, &vmm->caps, PROTO_S2C);
-    if (err == 0) {
-        err = -ENOTSUP;
-    }
-    vmm_log(vmm, LOG_WARNING, "refused server command %s id %u: %s",
-            proto_cmd_name(msg->hdr.cmd), msg->hdr.msg_id, strerror(-err));
-    if (!(msg->hdr.flags & VFIO_USER_F_NO_REPLY)) {
-        proto_hdr_reply(&rh, &msg->hdr, 0, err);
-        (void)xport_send(vmm, &rh, NULL, 0, NULL, 0);
-    }
-    vmm_msg_free(vmm, msg);
-}
-
-static bool
-is_command(const proto_msg_t *msg)
+bool
+vmm_is_command(const proto_msg_t *msg)
 {
     return (msg->hdr.flags & VFIO_USER_F_TYPE_MASK) ==
            VFIO_USER_F_TYPE_COMMAND;
+}
+
+int
+vmm_send_reply(vmm_t *vmm, enum vmm_chan chan,
+               const struct vfio_user_header *hdr, const void *body,
+               size_t len)
+{
+    struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
+    int rc;
+
+    if (chan == VMM_CHAN_MAIN) {
+        return xport_send(vmm, hdr, body, len, NULL, 0);
+    }
+    if (vmm->twin_fd < 0) {
+        return -ENOTCONN;
+    }
+    vmm_trace_msg(vmm, true, hdr, body, len, 0);
+    rc = proto_io_send(vmm->twin_fd, hdr, &iov, len > 0 ? 1 : 0, NULL, 0);
+    if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
+        vmm_log(vmm, LOG_WARNING, "twin socket closed: %s", strerror(-rc));
+        twin_close(vmm);
+        return -ENOTCONN;
+    }
+    return rc;
 }
 
 /*
@@ -480,8 +594,8 @@ vmm_inproc_pump(void *arg)
             }
             break;
         }
-        if (is_command(&msg)) {
-            serve_server_cmd(vmm, &msg);
+        if (vmm_is_command(&msg)) {
+            vmm_serve_cmd(vmm, &msg, VMM_CHAN_MAIN);
             served++;
         } else {
             stash_push(vmm, &msg);
@@ -519,8 +633,10 @@ vmm_wait_reply(vmm_t *vmm, const proto_msg_t *req, proto_msg_t *reply,
         if (rc < 0) {
             return rc;
         }
-        if (is_command(&msg)) {
-            serve_server_cmd(vmm, &msg);
+        if (rc == VMM_RECV_SERVED || vmm_is_command(&msg)) {
+            if (rc != VMM_RECV_SERVED) {
+                vmm_serve_cmd(vmm, &msg, VMM_CHAN_MAIN);
+            }
             /* the server is alive and talking: give the reply fresh time */
             deadline = vmm_now_ms() + vmm->opts.timeout_ms;
             continue;
@@ -622,4 +738,127 @@ vmm_conn_cleanup(vmm_t *vmm)
     while (stash_pop(vmm, &msg)) {
         vmm_msg_free(vmm, &msg);
     }
+    twin_close(vmm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving without waiting for a reply                                 */
+/* ------------------------------------------------------------------ */
+
+/* Serve @msg if it is a command; a reply nobody waits for is dropped. */
+static int
+serve_or_drop(vmm_t *vmm, proto_msg_t *msg)
+{
+    if (vmm_is_command(msg)) {
+        vmm_serve_cmd(vmm, msg, VMM_CHAN_MAIN);
+        return 1;
+    }
+    vmm_log(vmm, LOG_WARNING, "dropped %s id %u flags %#x: nobody waits",
+            proto_cmd_name(msg->hdr.cmd), msg->hdr.msg_id, msg->hdr.flags);
+    vmm_msg_free(vmm, msg);
+    return 0;
+}
+
+/* In-process: run the server once, then serve what it queued. */
+static int
+inproc_serve_pending(vmm_t *vmm)
+{
+    int served = 0;
+    int step;
+
+    step = inproc_step(vmm);
+    for (;;) {
+        proto_msg_t msg = PROTO_MSG_INIT;
+        int rc = stash_pop(vmm, &msg) ? 0 : inproc_recv_one(vmm, &msg);
+
+        if (rc == -E2BIG) {
+            continue;
+        }
+        if (rc < 0) {
+            if (rc == -ENOTCONN) {
+                step = rc;
+            }
+            break;
+        }
+        served += serve_or_drop(vmm, &msg);
+    }
+    if (step == -ENOTCONN) {
+        vmm_mark_disconnected(vmm);
+        return served > 0 ? served : -ENOTCONN;
+    }
+    return served;
+}
+
+/*
+ * Socket: one message from the main socket, found readable.  Returns 1
+ * if a command was served, 0 if not, -ENOTCONN when the server left.
+ */
+static int
+main_serve_one(vmm_t *vmm)
+{
+    proto_msg_t msg = PROTO_MSG_INIT;
+    int rc = sock_recv_on(vmm, vmm->fd, &msg);
+
+    if (rc == 0) {
+        return serve_or_drop(vmm, &msg);
+    }
+    if (rc == -EAGAIN) {
+        return 0;
+    }
+    if (rc == -ENOTCONN || rc == -ECONNRESET || rc == -ETIMEDOUT ||
+        rc == -ENOMEM) {
+        /* after the last two the stream position is lost as well */
+        vmm_mark_disconnected(vmm);
+        return -ENOTCONN;
+    }
+    vmm_log(vmm, LOG_WARNING, "dropped a message: %s", strerror(-rc));
+    return 0;
+}
+
+int
+vmm_serve_pending(vmm_t *vmm, int64_t deadline, int extra_fd)
+{
+    unsigned rounds;
+    int served = 0;
+    int ready;
+
+    if (!vmm->connected) {
+        return -ENOTCONN;
+    }
+    if (vmm->ctx != NULL) {
+        return inproc_serve_pending(vmm);
+    }
+    ready = sock_wait(vmm, deadline, extra_fd);
+    for (rounds = 0; ready > 0 && rounds < VMM_MAX_SERVE_ROUNDS; rounds++) {
+        int rc;
+
+        if (ready & READY_TWIN) {
+            served += twin_serve_one(vmm);
+        }
+        if (ready & READY_MAIN) {
+            rc = main_serve_one(vmm);
+            if (rc < 0) {
+                return served > 0 ? served : rc;
+            }
+            served += rc;
+        }
+        if (ready & READY_EXTRA) {
+            break;
+        }
+        /* something came: take what else is there, without waiting */
+        ready = sock_wait(vmm, 0, extra_fd);
+    }
+    if (ready < 0 && served == 0) {
+        return ready;
+    }
+    return served;
+}
+
+VMM_EXPORT int
+vmm_poll(vmm_t *vmm, int timeout_ms)
+{
+    if (vmm == NULL || timeout_ms < 0) {
+        return -EINVAL;
+    }
+    return vmm_serve_pending(vmm, vmm_now_ms() + timeout_ms, -1);
 }

@@ -67,5 +67,6 @@ vfu_device_serve(vfu_device_t *dev, bool once);
 
 /* Models (one line per device; registry.c lists them). */
 extern const vfu_device_model_t vfu_device_gpio;
+extern const vfu_device_model_t vfu_device_dmaengine;
 
 #endif /* VFU_DEVICES_H */

@@ -11,6 +11,7 @@
 
 static const vfu_device_model_t *const models[] = {
     &vfu_device_gpio,
+    &vfu_device_dmaengine,
 };
 
 const vfu_device_model_t *

@@ -454,9 +454,13 @@ header_flags_ok(const struct vfio_user_header *hdr)
            (type == VFIO_USER_F_TYPE_COMMAND || type == VFIO_USER_F_TYPE_REPLY);
 }
 
-int
-proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
-              bool nonblock, int timeout_ms)
+/*
+ * proto_io_recv() and proto_io_recv_keep(): with @skip, a header whose size
+ * is unacceptable is handed back instead of drained (see proto.h).
+ */
+static int
+recv_msg(int fd, proto_msg_t *msg, const proto_caps_t *caps, bool nonblock,
+         int timeout_ms, uint64_t max_size, uint64_t *skip)
 {
     struct vfio_user_header hdr;
     /*
@@ -487,6 +491,17 @@ proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
     ret = rx_read_full(rx, &hdr, sizeof(hdr));
     if (ret < 0) {
         goto fail;
+    }
+    if (max_size == 0 || max_size > proto_msg_max_size(caps)) {
+        max_size = proto_msg_max_size(caps);
+    }
+    if (skip != NULL &&
+        (hdr.msg_size < PROTO_HDR_SIZE || hdr.msg_size > max_size)) {
+        rx_close_fds(rx);
+        *skip = hdr.msg_size < PROTO_HDR_SIZE ? 0
+                                              : hdr.msg_size - PROTO_HDR_SIZE;
+        msg->hdr = hdr;
+        return -EBADMSG;
     }
     if (hdr.msg_size < PROTO_HDR_SIZE) {
         ret = -EINVAL;
@@ -537,4 +552,54 @@ fail:
     free(msg->body);
     memset(msg, 0, sizeof(*msg));
     return ret;
+}
+
+int
+proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
+              bool nonblock, int timeout_ms)
+{
+    return recv_msg(fd, msg, caps, nonblock, timeout_ms, 0, NULL);
+}
+
+int
+proto_io_recv_keep(int fd, proto_msg_t *msg, const proto_caps_t *caps,
+                   bool nonblock, int timeout_ms, uint64_t max_size,
+                   uint64_t *skip)
+{
+    if (skip == NULL) {
+        return -EINVAL;
+    }
+    *skip = 0;
+    return recv_msg(fd, msg, caps, nonblock, timeout_ms, max_size, skip);
+}
+
+int
+proto_io_skip(int fd, uint64_t *skip)
+{
+    uint8_t junk[DRAIN_CHUNK];
+
+    while (*skip > 0) {
+        size_t chunk = *skip > sizeof(junk) ? sizeof(junk) : (size_t)*skip;
+        ssize_t n = recv(fd, junk, chunk, MSG_DONTWAIT);
+
+        if (n < 0 && errno == ENOTSOCK) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+
+            if (poll(&p, 1, 0) <= 0) {
+                return -EAGAIN;
+            }
+            n = read(fd, junk, chunk);
+        }
+        if (n == 0) {
+            return -ENOTCONN;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+        *skip -= (uint64_t)n;
+    }
+    return 0;
 }

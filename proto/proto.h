@@ -331,6 +331,31 @@ proto_io_recv(int fd, proto_msg_t *msg, const proto_caps_t *caps,
               bool nonblock, int timeout_ms);
 
 /**
+ * proto_io_recv_keep - proto_io_recv() for a server that answers a header
+ * it cannot take instead of dropping the peer (libvfio-user answers EINVAL
+ * to those).  @max_size, when not 0, lowers the size limit below
+ * proto_msg_max_size(@caps).  When msg_size is under 16 or over the limit
+ * it returns
+ * -EBADMSG with @msg->hdr holding the header (no body, no fds) and *@skip
+ * set to the body bytes that follow on the stream, unread (0 for a size
+ * under 16): discard them with proto_io_skip() before the next message.
+ * In every other case it is proto_io_recv() and sets *@skip to 0.
+ */
+int
+proto_io_recv_keep(int fd, proto_msg_t *msg, const proto_caps_t *caps,
+                   bool nonblock, int timeout_ms, uint64_t max_size,
+                   uint64_t *skip);
+
+/**
+ * proto_io_skip - discard up to *@skip bytes that can be read from @fd
+ * without waiting, counting *@skip down.  Returns 0 once all are gone,
+ * -EAGAIN when more are still to come, -ENOTCONN at end of stream, or
+ * another negative errno.
+ */
+int
+proto_io_skip(int fd, uint64_t *skip);
+
+/**
  * proto_parse_buf - split @len bytes holding one whole message into @msg
  * (copying the body), checking msg_size == @len.  Fds are attached by the
  * caller.  Returns 0, -EINVAL or -ENOMEM.

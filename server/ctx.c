@@ -184,6 +184,25 @@ reset_caps(vfu_ctx_t *ctx)
     update_recv_caps(ctx);
 }
 
+uint64_t
+vfu_max_request(const vfu_ctx_t *ctx)
+{
+    uint64_t body = sizeof(struct vfio_user_region_access) +
+                    ctx->limits.max_data_xfer_size;
+    uint64_t version = sizeof(struct vfio_user_version) + PROTO_MAX_JSON;
+    uint64_t multi = sizeof(struct vfio_user_write_multi) +
+                     (uint64_t)PROTO_WRITE_MULTI_MAX *
+                         sizeof(struct vfio_user_write_multi_data);
+
+    if (body < version) {
+        body = version;
+    }
+    if (body < multi) {
+        body = multi;
+    }
+    return PROTO_HDR_SIZE + body;
+}
+
 uint32_t
 vfu_timeout_ms(const vfu_ctx_t *ctx)
 {
@@ -348,9 +367,10 @@ vfu_realize_ctx(vfu_ctx_t *vfu_ctx)
     if (vfu_ctx == NULL) {
         return vfu_err(-EINVAL);
     }
-    if (vfu_ctx->realized) {
+    if (vfu_ctx->realized && vfu_ctx->attached) {
         return 0;
     }
+    /* again after regions changed (see vfu_setup_region): redo the BARs */
     rc = pci_realize(vfu_ctx);
     if (rc < 0) {
         vfu_log_errno(vfu_ctx, rc, "failed to realize PCI device");
@@ -358,6 +378,9 @@ vfu_realize_ctx(vfu_ctx_t *vfu_ctx)
     }
     /* here, not in vfu_setup_device_nr_irqs: INTx may be declared first */
     pci_set_intx_pin(vfu_ctx, irq_count(vfu_ctx, VFU_DEV_INTX_IRQ) != 0);
+    if (vfu_ctx->realized) {
+        return 0;
+    }
     if (vfu_ctx->tran->realize != NULL) {
         rc = vfu_ctx->tran->realize(vfu_ctx);
         if (rc < 0) {
@@ -465,7 +488,7 @@ vfu_client_gone(vfu_ctx_t *ctx)
         /* the device is still quiescing: vfu_device_quiesced() goes on */
         return -EBUSY;
     }
-    if (ctx->attached && ctx->quiesce != NULL) {
+    if (ctx->attached && ctx->quiesce != NULL && !ctx->completing_quiesce) {
         int rc;
 
         errno = 0;
@@ -594,6 +617,7 @@ vfu_run_ctx(vfu_ctx_t *vfu_ctx)
 {
     bool nonblock;
     int handled = 0;
+    int last_errno = 0;
     int rc;
 
     if (vfu_ctx == NULL) {
@@ -627,9 +651,26 @@ vfu_run_ctx(vfu_ctx_t *vfu_ctx)
             }
             continue;
         }
+        /*
+         * libvfio-user serves one message per non-blocking call, so the
+         * caller sees errno as the device's callbacks left it; looking for
+         * the next message must not change that.
+         */
+        last_errno = errno;
         if (handled < INT32_MAX) {
             handled++;
         }
+        if (!vfu_ctx->attached) {
+            /*
+             * The client went away while we answered it (its state is
+             * cleaned up): this call still served the message, as with
+             * libvfio-user, and the next one says ENOTCONN.
+             */
+            break;
+        }
+    }
+    if (handled > 0) {
+        errno = last_errno;
     }
     return handled;
 }
@@ -666,7 +707,9 @@ vfu_device_quiesced(vfu_ctx_t *vfu_ctx, int quiesce_errno)
          * failed; the spec wants every command answered, so it fails with
          * the device's errno instead.
          */
+        vfu_ctx->completing_quiesce = true;
         (void)vfu_dispatch_pending(vfu_ctx, &msg, quiesce_errno);
+        vfu_ctx->completing_quiesce = false;
         break;
     case VFU_PENDING_LOST_CONN:
         vfu_client_lost(vfu_ctx);

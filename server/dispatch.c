@@ -131,7 +131,13 @@ finish(vfu_ctx_t *ctx, proto_msg_t *msg, int err, vfu_reply_t *reply)
     if (is_disconnect(rc)) {
         vfu_log(ctx, LOG_INFO, "msg%#hx: client gone before the reply",
                 req.msg_id);
-        return vfu_client_gone(ctx);
+        /*
+         * The message was served: with the client's state cleaned up the
+         * caller returns normally and its next call says ENOTCONN, as in
+         * libvfio-user; only a quiesce still under way is reported now.
+         */
+        rc = vfu_client_gone(ctx);
+        return rc == -EBUSY ? rc : 1;
     }
     if (rc < 0) {
         vfu_log_errno(ctx, rc, "msg%#hx: failed to reply to %s", req.msg_id,
@@ -349,6 +355,12 @@ vfu_dispatch_one(vfu_ctx_t *ctx, bool nonblock)
     if (rc == -ENOTCONN) {
         vfu_log(ctx, LOG_INFO, "client closed the connection");
         return vfu_client_gone(ctx);
+    }
+    if (rc == -EBADMSG) {
+        /* its boundary is known: answer it and go on, as libvfio-user */
+        vfu_log(ctx, LOG_ERR, "msg%#hx: bad message size %u: rejected",
+                msg.hdr.msg_id, msg.hdr.msg_size);
+        return reject(ctx, &msg, -EINVAL);
     }
     if (rc < 0) {
         /*

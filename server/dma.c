@@ -1,30 +1,42 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * dma.c - DMA: vfu_setup_device_dma(), the scatter-gather API and the
- * DMA_MAP / DMA_UNMAP handlers.
+ * dma.c - the DMA region table, DMA_MAP / DMA_UNMAP and dirty page
+ * logging.  The scatter-gather API on top of the table is in sgl.c.
  *
- * Scope today: the DMA table exists but stays empty.  DMA_MAP requests
- * are fully validated and then refused with ENOTSUP; everything else
- * answers what an empty table implies (nothing to unmap, no address
- * translates, no sg entry is valid).  The table, mappings, DMA_READ/WRITE
- * and dirty logging come with the DMA work.
+ * The table is a sorted array of non-overlapping regions: an address is
+ * found by binary search (O(log n) for any number of regions), and an sg
+ * entry remembers the slot where its region was, so the common lookups of
+ * the sgl API cost O(1).  Inserting or removing moves pointers behind the
+ * slot, which is cheap next to the mmap/munmap and the message round trip
+ * around it.
+ *
+ * Behaviour follows libvfio-user where the spec is silent; the differences
+ * (EEXIST for overlapping maps, page rounding of unaligned file offsets,
+ * retired regions) are listed in docs/compat.md.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/dma.h"
 #include "server/private.h"
 
-/* Largest DMA region libvfio-user accepts on 64-bit hosts (8 TiB). */
-#define DMA_MAX_REGION_SIZE (8ull << 40)
+_Static_assert(sizeof(void *) != 8 || sizeof(struct dma_sg) == 40,
+               "dma_sg_t keeps libvfio-user's size on 64-bit hosts");
 
-static uint64_t
-max_xfer(const vfu_ctx_t *ctx)
+/* The table grows by doubling from this many slots. */
+#define DMA_TABLE_MIN 16
+
+static size_t
+host_page_size(void)
 {
-    return ctx->limits.max_data_xfer_size != 0 ? ctx->limits.max_data_xfer_size
-                                               : PROTO_DEFAULT_MAX_DATA_XFER;
+    long sz = sysconf(_SC_PAGESIZE);
+
+    return sz > 0 ? (size_t)sz : 4096;
 }
 
 VFU_EXPORT size_t
@@ -59,6 +71,7 @@ vfu_setup_device_dma(vfu_ctx_t *vfu_ctx, size_t max_regions,
         if (dma == NULL) {
             return vfu_err(-ENOMEM);
         }
+        dma->next_id = 1;
         vfu_ctx->dma = dma;
     }
     dma->max_regions = max_regions;
@@ -67,159 +80,633 @@ vfu_setup_device_dma(vfu_ctx_t *vfu_ctx, size_t max_regions,
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+/* ------------------------------------------------------------------ */
+
+struct dma_region *
+dma_find(const struct vfu_dma *dma, uint64_t iova, size_t *slot)
+{
+    size_t lo = 0, hi = dma->nr_regions;
+
+    /* first region starting above @iova; the one before may contain it */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (dma->regions[mid]->iova <= iova) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo > 0 && dma->regions[lo - 1]->last >= iova) {
+        if (slot != NULL) {
+            *slot = lo - 1;
+        }
+        return dma->regions[lo - 1];
+    }
+    if (slot != NULL) {
+        *slot = lo;
+    }
+    return NULL;
+}
+
+/* The entry's range lies inside @r (whatever the device did to it). */
+static bool
+sg_fits(const struct dma_region *r, const dma_sg_t *sg)
+{
+    return (uint64_t)(uintptr_t)sg->dma_addr == r->iova &&
+           proto_range_ok(sg->offset, sg->length, r->size);
+}
+
+struct dma_region *
+dma_sg_region(const vfu_ctx_t *ctx, const dma_sg_t *sg)
+{
+    const struct vfu_dma *dma;
+    struct dma_region *r;
+
+    if (ctx == NULL || ctx->dma == NULL || sg == NULL || sg->region <= 0) {
+        return NULL;
+    }
+    dma = ctx->dma;
+    if (sg->slot < dma->nr_regions &&
+        dma->regions[sg->slot]->id == sg->region) {
+        r = dma->regions[sg->slot];
+    } else {
+        r = dma_find(dma, (uint64_t)(uintptr_t)sg->dma_addr, NULL);
+        if (r == NULL || r->id != sg->region) {
+            return NULL;
+        }
+    }
+    return sg_fits(r, sg) ? r : NULL;
+}
+
+static int
+table_insert(struct vfu_dma *dma, size_t slot, struct dma_region *r)
+{
+    if (dma->nr_regions == dma->cap_regions) {
+        size_t cap = dma->cap_regions != 0 ? dma->cap_regions * 2
+                                           : DMA_TABLE_MIN;
+        struct dma_region **n;
+
+        if (cap > dma->max_regions) {
+            cap = dma->max_regions;
+        }
+        if (cap <= dma->nr_regions) {
+            return -ENOSPC;
+        }
+        n = realloc(dma->regions, cap * sizeof(*n));
+        if (n == NULL) {
+            return -ENOMEM;
+        }
+        dma->regions = n;
+        dma->cap_regions = cap;
+    }
+    memmove(&dma->regions[slot + 1], &dma->regions[slot],
+            (dma->nr_regions - slot) * sizeof(dma->regions[0]));
+    dma->regions[slot] = r;
+    dma->nr_regions++;
+    return 0;
+}
+
+static void
+table_remove(struct vfu_dma *dma, size_t slot)
+{
+    memmove(&dma->regions[slot], &dma->regions[slot + 1],
+            (dma->nr_regions - slot - 1) * sizeof(dma->regions[0]));
+    dma->nr_regions--;
+}
+
+/* Ids are positive and unique among live regions (they wrap at 2^31). */
+static int32_t
+next_id(struct vfu_dma *dma)
+{
+    int32_t id = dma->next_id;
+
+    dma->next_id = id == INT32_MAX ? 1 : id + 1;
+    return id;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dirty page logging                                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Bytes of a dirty bitmap of @len bytes at @pgsize: whole 64-bit words,
+ * as libvfio-user sizes them (and clients expect).
+ */
+static size_t
+bitmap_bytes(uint64_t len, uint64_t pgsize)
+{
+    uint64_t pages = len / pgsize + (len % pgsize != 0);
+
+    return (size_t)((pages + 63) / 64 * 8);
+}
+
+ssize_t
+dma_bitmap_size(uint64_t len, uint64_t pgsize)
+{
+    if (pgsize == 0 || (pgsize & (pgsize - 1)) != 0 || len < pgsize) {
+        return -EINVAL;
+    }
+    return (ssize_t)bitmap_bytes(len, pgsize);
+}
+
+static int
+region_dirty_start(struct dma_region *r, size_t pgsize)
+{
+    if (r->mode == DMA_MODE_MSG) {
+        return 0;
+    }
+    r->dirty_len = bitmap_bytes(r->size, pgsize);
+    r->dirty = calloc(1, r->dirty_len != 0 ? r->dirty_len : 1);
+    if (r->dirty == NULL) {
+        r->dirty_len = 0;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void
+region_dirty_stop(struct dma_region *r)
+{
+    free(r->dirty);
+    r->dirty = NULL;
+    r->dirty_len = 0;
+}
+
+void
+dma_mark_dirty(struct vfu_dma *dma, struct dma_region *r, uint64_t offset,
+               uint64_t len)
+{
+    uint64_t first, last, pg;
+
+    if (dma->dirty_pgsize == 0 || r->dirty == NULL || len == 0) {
+        return;
+    }
+    first = offset / dma->dirty_pgsize;
+    last = (offset + len - 1) / dma->dirty_pgsize;
+    for (pg = first; pg <= last && pg / 8 < r->dirty_len; pg++) {
+        r->dirty[pg / 8] |= (uint8_t)(1u << (pg % 8));
+    }
+}
+
+int
+dma_dirty_start(vfu_ctx_t *ctx, size_t pgsize)
+{
+    struct vfu_dma *dma = ctx->dma;
+    size_t i;
+
+    if (dma == NULL || pgsize == 0 || (pgsize & (pgsize - 1)) != 0) {
+        return -EINVAL;
+    }
+    if (dma->dirty_pgsize != 0) {
+        return dma->dirty_pgsize == pgsize ? 0 : -EINVAL;
+    }
+    for (i = 0; i < dma->nr_regions; i++) {
+        int rc = region_dirty_start(dma->regions[i], pgsize);
+
+        if (rc < 0) {
+            while (i-- > 0) {
+                region_dirty_stop(dma->regions[i]);
+            }
+            return rc;
+        }
+    }
+    dma->dirty_pgsize = pgsize;
+    vfu_log(ctx, LOG_DEBUG, "dirty page logging started (%zu-byte pages)",
+            pgsize);
+    return 0;
+}
+
+void
+dma_dirty_stop(vfu_ctx_t *ctx)
+{
+    struct vfu_dma *dma = ctx->dma;
+    size_t i;
+
+    if (dma == NULL || dma->dirty_pgsize == 0) {
+        return;
+    }
+    for (i = 0; i < dma->nr_regions; i++) {
+        region_dirty_stop(dma->regions[i]);
+    }
+    dma->dirty_pgsize = 0;
+    vfu_log(ctx, LOG_DEBUG, "dirty page logging stopped");
+}
+
+size_t
+dma_dirty_pgsize(const vfu_ctx_t *ctx)
+{
+    return ctx->dma != NULL ? ctx->dma->dirty_pgsize : 0;
+}
+
+static bool
+bit_get(const uint8_t *bm, uint64_t bit)
+{
+    return (bm[bit / 8] >> (bit % 8)) & 1;
+}
+
+static void
+bit_set(uint8_t *bm, uint64_t bit)
+{
+    bm[bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+int
+dma_dirty_get(vfu_ctx_t *ctx, uint64_t iova, uint64_t len, uint64_t pgsize,
+              uint8_t *bitmap, size_t size)
+{
+    struct vfu_dma *dma = ctx->dma;
+    struct dma_region *r;
+    uint64_t npages, i, server_pages, seen = 0;
+
+    if (dma == NULL) {
+        return -EINVAL;
+    }
+    r = dma_find(dma, iova, NULL);
+    if (r == NULL || len == 0 ||
+        !proto_range_ok(iova - r->iova, len, r->size)) {
+        return -ENOENT;
+    }
+    if (r->iova != iova) {
+        /* as libvfio-user: ranges from the start of a region only */
+        return -ENOTSUP;
+    }
+    if (dma->dirty_pgsize == 0) {
+        vfu_log(ctx, LOG_ERR, "dirty page logging not enabled");
+        return -EINVAL;
+    }
+    if (pgsize == 0 || (pgsize & (pgsize - 1)) != 0) {
+        vfu_log(ctx, LOG_ERR, "bad dirty bitmap page size %#llx",
+                (unsigned long long)pgsize);
+        return -EINVAL;
+    }
+    if (dma_bitmap_size(len, pgsize) != (ssize_t)size) {
+        vfu_log(ctx, LOG_ERR, "bad dirty bitmap size %zu for %#llx bytes at "
+                "%#llx-byte pages", size, (unsigned long long)len,
+                (unsigned long long)pgsize);
+        return -EINVAL;
+    }
+    if (r->mode == DMA_MODE_MSG || r->dirty == NULL) {
+        vfu_log(ctx, LOG_ERR, "region [%#llx, +%#llx) is not accessed "
+                "directly", (unsigned long long)iova,
+                (unsigned long long)len);
+        return -EINVAL;
+    }
+
+    memset(bitmap, 0, size);
+    server_pages = (uint64_t)r->dirty_len * 8;
+    /*
+     * Each client page is dirty when any logged page overlapping it is:
+     * bits repeat when the client's pages are smaller and are or-ed
+     * together when they are larger.  As libvfio-user, the whole bitmap
+     * is filled, up to the words' end (so past @len, within the region).
+     */
+    npages = (uint64_t)size * 8;
+    for (i = 0; i < npages; i++) {
+        uint64_t start = i * pgsize;
+        uint64_t end;
+        uint64_t s;
+
+        if (start >= r->size || start / pgsize != i) {
+            break;
+        }
+        end = r->size - start < pgsize ? r->size - 1 : start + pgsize - 1;
+        for (s = start / dma->dirty_pgsize;
+             s <= end / dma->dirty_pgsize && s < server_pages; s++) {
+            if (bit_get(r->dirty, s)) {
+                bit_set(bitmap, i);
+                break;
+            }
+        }
+        seen = end / dma->dirty_pgsize + 1;
+    }
+    /* what was reported starts clean again */
+    for (i = 0; i < seen && i < server_pages; i++) {
+        r->dirty[i / 8] &= (uint8_t)~(1u << (i % 8));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Mapping and unmapping                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * mmap the region's piece of @fd.  mmap needs a page-aligned file offset,
+ * so the mapping starts at the page holding @offset and vaddr points into
+ * it; the mapping is long enough to cover the whole region from there.
+ */
+static int
+region_mmap(vfu_ctx_t *ctx, struct dma_region *r, int fd)
+{
+    size_t pgsz = r->info.page_size;
+    uint64_t aligned = r->offset - r->offset % pgsz;
+    uint64_t lead = r->offset - aligned;
+    uint64_t len;
+    void *base;
+
+    if (__builtin_add_overflow(lead, r->size, &len) ||
+        __builtin_add_overflow(len, pgsz - 1, &len) || len > SIZE_MAX ||
+        aligned > (uint64_t)INT64_MAX) {
+        return -EINVAL;
+    }
+    len -= len % pgsz;
+    base = mmap(NULL, (size_t)len, (int)r->info.prot, MAP_SHARED, fd,
+                (off_t)aligned);
+    if (base == MAP_FAILED) {
+        int err = errno;
+
+        vfu_log_errno(ctx, err, "DMA region [%#llx, +%#llx): mmap of fd %d "
+                      "at %#llx failed", (unsigned long long)r->iova,
+                      (unsigned long long)r->size, fd,
+                      (unsigned long long)aligned);
+        return -err;
+    }
+    /* guest memory has no place in a core dump of the device */
+    (void)madvise(base, (size_t)len, MADV_DONTDUMP);
+    r->info.mapping.iov_base = base;
+    r->info.mapping.iov_len = (size_t)len;
+    r->info.vaddr = (uint8_t *)base + lead;
+    return 0;
+}
+
+/*
+ * Give the mapping back.  A region the device still holds entries of is
+ * replaced by an inaccessible reservation of the same range, so the
+ * client's memory is released (the spec: no reference survives the unmap
+ * reply) while a stale access faults predictably.
+ */
+static void
+region_unmap(vfu_ctx_t *ctx, struct dma_region *r)
+{
+    void *base = r->info.mapping.iov_base;
+    size_t len = r->info.mapping.iov_len;
+
+    if (base == NULL) {
+        return;
+    }
+    if (r->refs > 0) {
+        void *p = mmap(base, len, PROT_NONE,
+                       MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+
+        if (p != MAP_FAILED) {
+            return; /* the reservation goes at the last put */
+        }
+        vfu_log_errno(ctx, errno, "cannot reserve retired DMA mapping");
+    }
+    if (munmap(base, len) < 0) {
+        vfu_log_errno(ctx, errno, "munmap of DMA mapping [%p, +%#zx)", base,
+                      len);
+    }
+    r->info.mapping.iov_base = NULL;
+    r->info.mapping.iov_len = 0;
+}
+
+static void
+region_free(struct dma_region *r)
+{
+    if (r->fd >= 0) {
+        close(r->fd);
+    }
+    region_dirty_stop(r);
+    free(r);
+}
+
+/* Release a region that left the table (its callback has run). */
+static void
+region_retire(vfu_ctx_t *ctx, struct dma_region *r)
+{
+    struct vfu_dma *dma = ctx->dma;
+
+    region_unmap(ctx, r);
+    if (r->refs > 0 && r->info.mapping.iov_base != NULL) {
+        vfu_log(ctx, LOG_WARNING,
+                "DMA region [%#llx, +%#llx) unmapped with %u sg entries "
+                "still held: the device must vfu_sgl_put() them",
+                (unsigned long long)r->iova, (unsigned long long)r->size,
+                r->refs);
+        if (r->fd >= 0) {
+            close(r->fd);
+            r->fd = -1;
+        }
+        region_dirty_stop(r);
+        r->next = dma->retired;
+        dma->retired = r;
+        dma->nr_retired++;
+        return;
+    }
+    region_free(r);
+}
+
+bool
+dma_put_ref(vfu_ctx_t *ctx, const dma_sg_t *sg)
+{
+    struct vfu_dma *dma = ctx->dma;
+    struct dma_region *r = dma_sg_region(ctx, sg);
+    struct dma_region **pp;
+
+    if (r != NULL) {
+        if (r->refs > 0) {
+            r->refs--;
+        }
+        return true;
+    }
+    if (dma == NULL || sg == NULL) {
+        return false;
+    }
+    for (pp = &dma->retired; *pp != NULL; pp = &(*pp)->next) {
+        r = *pp;
+        if (r->id != sg->region || !sg_fits(r, sg)) {
+            continue;
+        }
+        if (r->refs > 0 && --r->refs == 0) {
+            *pp = r->next;
+            dma->nr_retired--;
+            region_unmap(ctx, r);
+            region_free(r);
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Call the unregister callback, drop @slot from the table, release it. */
+static void
+remove_slot(vfu_ctx_t *ctx, size_t slot)
+{
+    struct vfu_dma *dma = ctx->dma;
+    struct dma_region *r = dma->regions[slot];
+
+    vfu_log(ctx, LOG_DEBUG, "DMA region [%#llx, +%#llx) removed",
+            (unsigned long long)r->iova, (unsigned long long)r->size);
+    /*
+     * The region stays in the table while the device hears about it, so
+     * the callback may still translate and access it (libvfio-user's
+     * test_quiesce relies on that).
+     */
+    if (dma->dma_unregister != NULL) {
+        bool was = ctx->in_dispatch;
+
+        /* no vfu_run_ctx() from the callback: the table must not move */
+        ctx->in_dispatch = true;
+        dma->dma_unregister(ctx, &r->info);
+        ctx->in_dispatch = was;
+    }
+    table_remove(dma, slot);
+    region_retire(ctx, r);
+}
+
 void
 dma_unmap_all(vfu_ctx_t *ctx)
 {
-    /* nothing can be mapped yet, so there is nothing to unregister */
-    if (ctx != NULL && ctx->dma != NULL) {
-        ctx->dma->nr_regions = 0;
+    struct vfu_dma *dma;
+
+    if (ctx == NULL || ctx->dma == NULL) {
+        return;
+    }
+    dma = ctx->dma;
+    /* from the top, so nothing moves */
+    while (dma->nr_regions > 0) {
+        remove_slot(ctx, dma->nr_regions - 1);
     }
 }
 
 void
 dma_free(vfu_ctx_t *ctx)
 {
-    if (ctx == NULL) {
+    struct dma_region *r;
+
+    if (ctx == NULL || ctx->dma == NULL) {
         return;
     }
     dma_unmap_all(ctx);
+    /* the device is gone: its stale entries cannot be used any more */
+    while ((r = ctx->dma->retired) != NULL) {
+        ctx->dma->retired = r->next;
+        r->refs = 0;
+        region_unmap(ctx, r);
+        region_free(r);
+    }
+    free(ctx->dma->regions);
     free(ctx->dma);
     ctx->dma = NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Scatter-gather API                                                  */
-/* ------------------------------------------------------------------ */
-
-/* Whether @sg names a region of the table (never, while it is empty). */
-static bool
-sg_valid(const vfu_ctx_t *ctx, const dma_sg_t *sg)
+size_t
+dma_max_regions(const vfu_ctx_t *ctx)
 {
-    return ctx != NULL && ctx->dma != NULL && sg != NULL && sg->region >= 0 &&
-           (size_t)sg->region < ctx->dma->nr_regions;
+    return ctx->dma != NULL ? ctx->dma->max_regions : 0;
 }
 
-VFU_EXPORT int
-vfu_addr_to_sgl(vfu_ctx_t *vfu_ctx, vfu_dma_addr_t dma_addr, size_t len,
-                dma_sg_t *sgl, size_t max_nr_sgs, int prot)
+/* The most regions the client may have mapped at once. */
+static size_t
+max_maps(const vfu_ctx_t *ctx)
 {
-    uint64_t last;
+    size_t max = ctx->dma->max_regions;
 
-    if (vfu_ctx == NULL || vfu_ctx->dma == NULL ||
-        (sgl == NULL && max_nr_sgs != 0) ||
-        (prot & ~(PROT_READ | PROT_WRITE)) != 0) {
-        return vfu_err(-EINVAL);
+    if (ctx->caps.max_dma_maps != 0 && ctx->caps.max_dma_maps < max) {
+        max = ctx->caps.max_dma_maps;
     }
-    if (len == 0) {
-        errno = 0;
-        return 0;
-    }
-    if (__builtin_add_overflow((uint64_t)(uintptr_t)dma_addr, len - 1,
-                               &last)) {
-        return vfu_err(-ENOENT);
-    }
-    /* no region is mapped, so no address translates */
-    vfu_log(vfu_ctx, LOG_DEBUG, "DMA address %p+%#zx is not mapped", dma_addr,
-            len);
-    return vfu_err(-ENOENT);
+    return max;
 }
 
-VFU_EXPORT int
-vfu_sgl_get(vfu_ctx_t *vfu_ctx, dma_sg_t *sgl, struct iovec *iov, size_t cnt,
-            int flags)
-{
-    size_t i;
-
-    if (vfu_ctx == NULL || sgl == NULL || iov == NULL || cnt == 0 ||
-        flags != 0) {
-        return vfu_err(-EINVAL);
-    }
-    for (i = 0; i < cnt; i++) {
-        if (!sg_valid(vfu_ctx, &sgl[i])) {
-            return vfu_err(-EINVAL);
-        }
-    }
-    /* unreachable while the table is empty */
-    return vfu_err(-EFAULT);
-}
-
-VFU_EXPORT void
-vfu_sgl_mark_dirty(vfu_ctx_t *vfu_ctx, dma_sg_t *sgl, size_t cnt)
-{
-    size_t i;
-
-    if (vfu_ctx == NULL || sgl == NULL) {
-        return;
-    }
-    for (i = 0; i < cnt; i++) {
-        if (!sg_valid(vfu_ctx, &sgl[i])) {
-            vfu_log(vfu_ctx, LOG_DEBUG, "mark dirty: bad sg entry %zu", i);
-            return;
-        }
-    }
-}
-
-VFU_EXPORT void
-vfu_sgl_put(vfu_ctx_t *vfu_ctx, dma_sg_t *sgl, struct iovec *iov, size_t cnt)
-{
-    (void)iov;
-    /* a put marks written entries dirty, exactly as mark_dirty does */
-    vfu_sgl_mark_dirty(vfu_ctx, sgl, cnt);
-}
-
+/* Page size of the client's file, as libvfio-user sees it. */
 static int
-sgl_rw(vfu_ctx_t *ctx, dma_sg_t *sg, size_t sg_cnt, void *data, int flags,
-       bool is_write)
+fd_page_size(int fd, size_t *pgsz)
 {
-    if (ctx == NULL || (flags & ~VFU_SGL_DIRECT_ACCESS) != 0) {
-        return vfu_err(-EINVAL);
-    }
-    /* libvfio-user moves one entry at a time */
-    if (sg_cnt != 1) {
-        return vfu_err(-ENOTSUP);
-    }
-    if (data == NULL || !sg_valid(ctx, sg)) {
-        return vfu_err(-EINVAL);
-    }
-    if (is_write && !sg->writeable) {
-        return vfu_err(-EPERM);
-    }
-    /* unreachable while the table is empty */
-    return vfu_err(-ENOTSUP);
-}
+    struct stat st;
 
-VFU_EXPORT int
-vfu_sgl_read(vfu_ctx_t *vfu_ctx, dma_sg_t *sg, size_t sg_cnt, void *data,
-             int flags)
-{
-    return sgl_rw(vfu_ctx, sg, sg_cnt, data, flags, false);
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    *pgsz = host_page_size();
+    if (st.st_blksize > 0 && (size_t)st.st_blksize > *pgsz &&
+        ((size_t)st.st_blksize & ((size_t)st.st_blksize - 1)) == 0) {
+        *pgsz = (size_t)st.st_blksize;
+    }
+    return 0;
 }
-
-VFU_EXPORT int
-vfu_sgl_write(vfu_ctx_t *vfu_ctx, dma_sg_t *sg, size_t sg_cnt, void *data,
-              int flags)
-{
-    return sgl_rw(vfu_ctx, sg, sg_cnt, data, flags, true);
-}
-
-VFU_EXPORT bool
-vfu_sg_is_mappable(vfu_ctx_t *vfu_ctx, dma_sg_t *sg)
-{
-    return sg_valid(vfu_ctx, sg) && sg->mappable;
-}
-
-/* ------------------------------------------------------------------ */
-/* DMA_MAP / DMA_UNMAP                                                 */
-/* ------------------------------------------------------------------ */
 
 /*
- * DMA_MAP checks, as libvfio-user makes them: argsz, known flags (MMAP and
- * FILE_IO exclusive), at most one fd and one present when MMAP or FILE_IO
- * asks for it, a non-empty range that does not wrap and is not larger
- * than libvfio-user's limit.  A device that never called
- * vfu_setup_device_dma() gets success for a valid request, as from
- * libvfio-user (which ignores DMA_MAP then); the fd is left to dispatch,
- * which closes it.
+ * Create and map the region described by @map (checked by the proto
+ * validator and by handle_dma_map), taking @fd (-1 for none) whatever
+ * happens.
+ */
+static int
+region_create(vfu_ctx_t *ctx, const struct vfio_user_dma_map *map, int fd,
+              struct dma_region **out)
+{
+    struct dma_region *r;
+    int rc;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -ENOMEM;
+    }
+    r->iova = map->addr;
+    r->size = map->size;
+    r->last = map->addr + map->size - 1;
+    r->offset = map->offset;
+    r->fd = -1;
+    r->info.iova.iov_base = (void *)(uintptr_t)map->addr;
+    r->info.iova.iov_len = (size_t)map->size;
+    r->info.page_size = host_page_size();
+    if (map->flags & VFIO_USER_F_DMA_REGION_READ) {
+        r->info.prot |= PROT_READ;
+    }
+    if (map->flags & VFIO_USER_F_DMA_REGION_WRITE) {
+        r->info.prot |= PROT_WRITE;
+    }
+    if (fd < 0) {
+        r->mode = DMA_MODE_MSG;
+    } else if (map->flags & VFIO_USER_F_DMA_REGION_FILE_IO) {
+        r->mode = DMA_MODE_FILE_IO;
+    } else {
+        /* MMAP, or an fd with neither flag (what the spec describes) */
+        r->mode = DMA_MODE_MMAP;
+    }
+    if (fd >= 0) {
+        rc = fd_page_size(fd, &r->info.page_size);
+        if (rc == 0 && r->mode == DMA_MODE_MMAP) {
+            rc = region_mmap(ctx, r, fd);
+        }
+        if (rc < 0 || r->mode == DMA_MODE_MMAP) {
+            /* a mapping needs no fd: no fd per region piles up */
+            close(fd);
+        } else {
+            r->fd = fd;
+        }
+        if (rc < 0) {
+            free(r);
+            return rc;
+        }
+    }
+    if (ctx->dma->dirty_pgsize != 0) {
+        rc = region_dirty_start(r, ctx->dma->dirty_pgsize);
+        if (rc < 0) {
+            region_unmap(ctx, r);
+            region_free(r);
+            return rc;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+/*
+ * DMA_MAP.  The request passed proto's validator (argsz, known flags, MMAP
+ * and FILE_IO exclusive and each with an fd, at most one fd, a non-empty
+ * range that does not wrap).  Checks here, in libvfio-user's order: size
+ * (ENOSPC), overlap (EEXIST, the spec's errno), the number of regions
+ * (EINVAL, as libvfio-user), then the mapping itself.  A device that never
+ * called vfu_setup_device_dma() gets success, as from libvfio-user (which
+ * ignores DMA_MAP then); the fd is left to dispatch, which closes it.
  */
 int
 handle_dma_map(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
@@ -230,7 +717,12 @@ handle_dma_map(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
     const uint32_t need_fd =
         VFIO_USER_F_DMA_REGION_MMAP | VFIO_USER_F_DMA_REGION_FILE_IO;
     struct vfio_user_dma_map map;
+    struct dma_region *r;
+    struct vfu_dma *dma = ctx->dma;
+    size_t slot;
     uint64_t last;
+    int fd = -1;
+    int rc;
 
     (void)reply;
     if (msg->body_len < sizeof(map)) {
@@ -250,34 +742,76 @@ handle_dma_map(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
                 (unsigned long long)map.addr, (unsigned long long)map.size);
         return -EINVAL;
     }
-    if (map.size > DMA_MAX_REGION_SIZE) {
+    if (map.size > DMA_MAX_REGION_SIZE || map.size > SIZE_MAX) {
+        vfu_log(ctx, LOG_ERR, "DMA map: region of %#llx bytes is too large",
+                (unsigned long long)map.size);
         return -ENOSPC;
     }
-    if (ctx->dma == NULL) {
+    if (dma == NULL) {
         vfu_log(ctx, LOG_DEBUG, "DMA map ignored: device has no DMA");
         return 0;
     }
-    vfu_log(ctx, LOG_DEBUG, "DMA map [%#llx, +%#llx): not implemented yet",
-            (unsigned long long)map.addr, (unsigned long long)map.size);
-    return -ENOTSUP;
+    if (dma_find(dma, map.addr, &slot) != NULL ||
+        (slot < dma->nr_regions && dma->regions[slot]->iova <= last)) {
+        vfu_log(ctx, LOG_ERR, "DMA map [%#llx, +%#llx) overlaps a mapped "
+                "region", (unsigned long long)map.addr,
+                (unsigned long long)map.size);
+        return -EEXIST;
+    }
+    if (dma->nr_regions >= max_maps(ctx)) {
+        vfu_log(ctx, LOG_ERR, "DMA map: already %zu regions, the most allowed",
+                dma->nr_regions);
+        return -EINVAL;
+    }
+    if (msg->nr_fds == 1) {
+        fd = proto_msg_take_fd(msg, 0);
+        if (fd < 0) {
+            return -EINVAL;
+        }
+    }
+    rc = region_create(ctx, &map, fd, &r);
+    if (rc < 0) {
+        return rc;
+    }
+    r->id = next_id(dma);
+    rc = table_insert(dma, slot, r);
+    if (rc < 0) {
+        region_unmap(ctx, r);
+        region_free(r);
+        return rc;
+    }
+    vfu_log(ctx, LOG_DEBUG, "DMA region [%#llx, +%#llx) added: %s, prot %#x, "
+            "vaddr %p", (unsigned long long)map.addr,
+            (unsigned long long)map.size,
+            r->mode == DMA_MODE_MSG    ? "messages"
+            : r->mode == DMA_MODE_MMAP ? "mapped"
+                                       : "file I/O",
+            r->info.prot, r->info.vaddr);
+    if (dma->dma_register != NULL) {
+        dma->dma_register(ctx, &r->info);
+    }
+    return 0;
 }
 
 /*
- * DMA_UNMAP: flags 0 (one mapping), VFIO_DMA_UNMAP_FLAG_ALL (address and
- * size 0) or the legacy GET_DIRTY_BITMAP (a struct vfio_user_bitmap after
- * the request, argsz covering the bitmap).  The reply echoes the request,
- * as the spec says (libvfio-user sends an empty reply when the device has
- * no DMA; we echo there too).  With an empty table, UNMAP_ALL succeeds and
- * any single unmap finds nothing: ENOENT.
+ * DMA_UNMAP: flags 0 (exactly one mapping), VFIO_DMA_UNMAP_FLAG_ALL
+ * (address and size 0) or the legacy GET_DIRTY_BITMAP (a struct
+ * vfio_user_bitmap after the request, whose bitmap the reply carries, so
+ * argsz must cover it).  The reply echoes the request, as the spec says
+ * (libvfio-user sends an empty reply when the device has no DMA; we echo
+ * there too).
  */
 int
 handle_dma_unmap(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
 {
     struct vfio_user_dma_unmap um;
-    struct vfio_user_bitmap bm;
+    struct vfio_user_bitmap bm = {0};
     size_t struct_size = sizeof(um);
     uint64_t min_argsz = sizeof(um);
-    void *out;
+    struct dma_region *r;
+    size_t out_len, slot;
+    uint8_t *out;
+    int rc;
 
     if (msg->body_len < sizeof(um)) {
         return -EINVAL;
@@ -308,22 +842,50 @@ handle_dma_unmap(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
         vfu_log(ctx, LOG_DEBUG, "DMA unmap: bad flags %#x", um.flags);
         return -EINVAL;
     }
-    if (um.argsz < min_argsz || um.argsz > max_xfer(ctx)) {
+    if (um.argsz < min_argsz ||
+        um.argsz > ctx->limits.max_data_xfer_size) {
         vfu_log(ctx, LOG_DEBUG, "DMA unmap: bad argsz %u", um.argsz);
         return -EINVAL;
     }
-    if (ctx->dma != NULL && um.flags != VFIO_DMA_UNMAP_FLAG_ALL) {
-        vfu_log(ctx, LOG_DEBUG, "DMA unmap [%#llx, +%#llx): not mapped",
-                (unsigned long long)um.addr, (unsigned long long)um.size);
-        return -ENOENT;
-    }
 
-    out = malloc(sizeof(um));
+    out_len = um.flags == VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP
+                  ? struct_size + (size_t)bm.size
+                  : sizeof(um);
+    out = calloc(1, out_len);
     if (out == NULL) {
         return -ENOMEM;
     }
     memcpy(out, &um, sizeof(um));
+
+    if (ctx->dma == NULL) {
+        vfu_log(ctx, LOG_DEBUG, "DMA unmap ignored: device has no DMA");
+        goto done;
+    }
+    if (um.flags == VFIO_DMA_UNMAP_FLAG_ALL) {
+        dma_unmap_all(ctx);
+        goto done;
+    }
+    if (um.flags == VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) {
+        memcpy(out + sizeof(um), &bm, sizeof(bm));
+        rc = dma_dirty_get(ctx, um.addr, um.size, bm.pgsize,
+                           out + struct_size, (size_t)bm.size);
+        if (rc < 0) {
+            vfu_log_errno(ctx, rc, "DMA unmap: cannot get the dirty bitmap");
+            free(out);
+            return rc;
+        }
+    }
+    r = dma_find(ctx->dma, um.addr, &slot);
+    if (r == NULL || r->iova != um.addr || r->size != um.size) {
+        vfu_log(ctx, LOG_DEBUG, "DMA unmap [%#llx, +%#llx): not mapped",
+                (unsigned long long)um.addr, (unsigned long long)um.size);
+        free(out);
+        return -ENOENT;
+    }
+    remove_slot(ctx, slot);
+
+done:
     reply->body = out;
-    reply->body_len = sizeof(um);
+    reply->body_len = out_len;
     return 0;
 }

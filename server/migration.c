@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * migration.c - migration v2 API surface: the device's callbacks, and the
- * DEVICE_FEATURE, MIG_DATA_READ and MIG_DATA_WRITE handlers.
+ * migration.c - migration v2: the device's callbacks, the state machine
+ * (DEVICE_FEATURE MIG_DEVICE_STATE), MIG_DATA_READ / MIG_DATA_WRITE, and
+ * the DMA logging features on top of dma.c's dirty bitmaps.
  *
- * Scope today: requests are validated exactly as libvfio-user does and
- * answered with its errnos; the state machine itself (GET/SET of the
- * features, data transfer) is not implemented yet, so a valid feature
- * request gets ENOTSUP and the device stays RUNNING.
+ * Requests are validated as libvfio-user validates them and answered with
+ * its errnos.  A SET of the device state walks the spec's shortest path
+ * one allowed step at a time, calling the transition callback for each;
+ * a failing step leaves the device in the last state it reached.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/dma.h"
 #include "server/migration.h"
 #include "server/private.h"
 
@@ -20,11 +22,16 @@ struct vfu_migr {
     uint32_t state; /* enum vfio_user_device_mig_state */
 };
 
+/*
+ * Migration data in either direction is bounded by the negotiated transfer
+ * size (the smaller of both sides'), as libvfio-user bounds it by the
+ * client's.
+ */
 static uint64_t
 max_xfer(const vfu_ctx_t *ctx)
 {
-    return ctx->limits.max_data_xfer_size != 0 ? ctx->limits.max_data_xfer_size
-                                               : PROTO_DEFAULT_MAX_DATA_XFER;
+    return ctx->caps.max_data_xfer_size != 0 ? ctx->caps.max_data_xfer_size
+                                             : PROTO_DEFAULT_MAX_DATA_XFER;
 }
 
 uint32_t
@@ -51,10 +58,11 @@ vfu_setup_device_migration_callbacks(
     if (vfu_ctx == NULL || callbacks == NULL) {
         return vfu_err(-EINVAL);
     }
-    if (vfu_ctx->realized) {
-        vfu_log(vfu_ctx, LOG_ERR, "migration set up after realize");
-        return vfu_err(-EINVAL);
-    }
+    /*
+     * Allowed at any time, as in libvfio-user (its tests make a device
+     * migratable with a client attached): a device that becomes
+     * migratable starts RUNNING, one that was keeps its state.
+     */
     if (callbacks->version != VFU_MIGR_CALLBACKS_VERS) {
         vfu_log(vfu_ctx, LOG_ERR, "unsupported migration callbacks version %d",
                 callbacks->version);
@@ -72,9 +80,9 @@ vfu_setup_device_migration_callbacks(
         if (migr == NULL) {
             return vfu_err(-ENOMEM);
         }
+        migr->state = VFIO_USER_DEVICE_STATE_RUNNING;
     }
     migr->cbs = *callbacks;
-    migr->state = VFIO_USER_DEVICE_STATE_RUNNING;
     vfu_ctx->migr = migr;
     return 0;
 }
@@ -160,6 +168,187 @@ feature_sizes_ok(uint32_t feature, uint32_t ops,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* The state machine                                                   */
+/* ------------------------------------------------------------------ */
+
+#define S(x) VFIO_USER_DEVICE_STATE_##x
+
+/*
+ * The spec's shortest paths: next[from][to] is the first step from @from
+ * towards @to, ERROR where no path is allowed (to or from ERROR, the P2P
+ * states, STOP_COPY to PRE_COPY).  Every step is a transition the spec
+ * allows directly.
+ */
+static const uint8_t next_step[VFIO_USER_DEVICE_NUM_STATES]
+                              [VFIO_USER_DEVICE_NUM_STATES] = {
+    [S(STOP)] = {[S(STOP)] = S(STOP), [S(RUNNING)] = S(RUNNING),
+                 [S(STOP_COPY)] = S(STOP_COPY), [S(RESUMING)] = S(RESUMING),
+                 [S(PRE_COPY)] = S(RUNNING)},
+    [S(RUNNING)] = {[S(STOP)] = S(STOP), [S(RUNNING)] = S(RUNNING),
+                    [S(STOP_COPY)] = S(STOP), [S(RESUMING)] = S(STOP),
+                    [S(PRE_COPY)] = S(PRE_COPY)},
+    [S(STOP_COPY)] = {[S(STOP)] = S(STOP), [S(RUNNING)] = S(STOP),
+                      [S(STOP_COPY)] = S(STOP_COPY),
+                      [S(RESUMING)] = S(STOP)},
+    [S(RESUMING)] = {[S(STOP)] = S(STOP), [S(RUNNING)] = S(STOP),
+                     [S(STOP_COPY)] = S(STOP), [S(RESUMING)] = S(RESUMING),
+                     [S(PRE_COPY)] = S(STOP)},
+    [S(PRE_COPY)] = {[S(STOP)] = S(RUNNING), [S(RUNNING)] = S(RUNNING),
+                     [S(STOP_COPY)] = S(STOP_COPY),
+                     [S(RESUMING)] = S(RUNNING), [S(PRE_COPY)] = S(PRE_COPY)},
+};
+
+static vfu_migr_state_t
+to_vfu_state(uint32_t state)
+{
+    switch (state) {
+    case S(STOP):
+        return VFU_MIGR_STATE_STOP;
+    case S(STOP_COPY):
+        return VFU_MIGR_STATE_STOP_AND_COPY;
+    case S(RESUMING):
+        return VFU_MIGR_STATE_RESUME;
+    case S(PRE_COPY):
+        return VFU_MIGR_STATE_PRE_COPY;
+    default:
+        return VFU_MIGR_STATE_RUNNING;
+    }
+}
+
+static int
+set_state(vfu_ctx_t *ctx, uint32_t target)
+{
+    struct vfu_migr *migr = ctx->migr;
+
+    if (target >= VFIO_USER_DEVICE_NUM_STATES) {
+        vfu_log(ctx, LOG_ERR, "migration: no state %u", target);
+        return -EINVAL;
+    }
+    while (migr->state != target) {
+        uint32_t step = next_step[migr->state][target];
+
+        if (step == S(ERROR)) {
+            vfu_log(ctx, LOG_ERR, "migration: no way from state %u to %u",
+                    migr->state, target);
+            return -EINVAL;
+        }
+        errno = 0;
+        if (migr->cbs.transition(ctx, to_vfu_state(step)) < 0) {
+            int err = errno != 0 ? errno : EIO;
+
+            vfu_log_errno(ctx, err, "migration: transition to state %u "
+                          "failed", step);
+            return -err;
+        }
+        vfu_log(ctx, LOG_DEBUG, "migration: state %u -> %u", migr->state,
+                step);
+        migr->state = step;
+    }
+    return 0;
+}
+
+#undef S
+
+/* GET: the feature's data after the request's header. */
+static int
+feature_get(vfu_ctx_t *ctx, const proto_msg_t *msg,
+            const struct vfio_user_device_feature *req, uint32_t feature,
+            vfu_reply_t *reply)
+{
+    const size_t hdr = sizeof(*req);
+    struct vfio_user_device_feature_dma_logging_report rep;
+    struct vfio_user_device_feature res = *req;
+    ssize_t bm_len = 0;
+    size_t len;
+    uint8_t *out;
+    int rc;
+
+    switch (feature) {
+    case VFIO_DEVICE_FEATURE_MIGRATION:
+    case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+        len = hdr + 8;
+        break;
+    default: /* DMA_LOGGING_REPORT, sizes checked by feature_sizes_ok */
+        memcpy(&rep, msg->body + hdr, sizeof(rep));
+        bm_len = dma_bitmap_size(rep.length, rep.page_size);
+        if (ctx->dma == NULL || bm_len < 0 ||
+            (uint64_t)bm_len > ctx->limits.max_data_xfer_size) {
+            vfu_log(ctx, LOG_ERR, "dirty report of %#llx bytes at %#llx-byte "
+                    "pages refused", (unsigned long long)rep.length,
+                    (unsigned long long)rep.page_size);
+            return -EINVAL;
+        }
+        len = hdr + sizeof(rep) + (size_t)bm_len;
+        break;
+    }
+    if (req->argsz < len) {
+        vfu_log(ctx, LOG_DEBUG, "device feature %u: argsz %u < %zu", feature,
+                req->argsz, len);
+        return -EINVAL;
+    }
+    out = calloc(1, len);
+    if (out == NULL) {
+        return -ENOMEM;
+    }
+    res.argsz = (uint32_t)len;
+    memcpy(out, &res, hdr);
+    switch (feature) {
+    case VFIO_DEVICE_FEATURE_MIGRATION: {
+        struct vfio_user_device_feature_migration mig = {
+            .flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_PRE_COPY};
+
+        memcpy(out + hdr, &mig, sizeof(mig));
+        break;
+    }
+    case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: {
+        struct vfio_user_device_feature_mig_state st = {
+            .device_state = ctx->migr->state};
+
+        memcpy(out + hdr, &st, sizeof(st));
+        break;
+    }
+    default:
+        memcpy(out + hdr, &rep, sizeof(rep));
+        rc = dma_dirty_get(ctx, rep.iova, rep.length, rep.page_size,
+                           out + hdr + sizeof(rep), (size_t)bm_len);
+        if (rc < 0) {
+            free(out);
+            return rc;
+        }
+        break;
+    }
+    reply->body = out;
+    reply->body_len = len;
+    return 0;
+}
+
+static int
+feature_set(vfu_ctx_t *ctx, const proto_msg_t *msg, uint32_t feature)
+{
+    const size_t hdr = sizeof(struct vfio_user_device_feature);
+    struct vfio_user_device_feature_dma_logging_control ctl;
+    struct vfio_user_device_feature_mig_state st;
+
+    switch (feature) {
+    case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+        memcpy(&st, msg->body + hdr, sizeof(st));
+        return set_state(ctx, st.device_state);
+    case VFIO_DEVICE_FEATURE_DMA_LOGGING_START:
+        if (ctx->dma == NULL) {
+            return -EINVAL;
+        }
+        memcpy(&ctl, msg->body + hdr, sizeof(ctl));
+        return dma_dirty_start(ctx, (size_t)ctl.page_size);
+    default: /* DMA_LOGGING_STOP */
+        if (ctx->dma == NULL) {
+            return -EINVAL;
+        }
+        dma_dirty_stop(ctx);
+        return 0;
+    }
+}
+
 /*
  * Every feature needs a migratable device, so without migration callbacks
  * each request is EINVAL, as are unknown features (PROBE included),
@@ -172,7 +361,6 @@ handle_device_feature(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
     struct vfio_user_device_feature req;
     uint32_t feature, ops, allowed;
 
-    (void)reply;
     if (msg->body_len < sizeof(req)) {
         return -EINVAL;
     }
@@ -201,17 +389,30 @@ handle_device_feature(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
                 "too small", feature, req.argsz, msg->body_len);
         return -EINVAL;
     }
-    vfu_log(ctx, LOG_DEBUG, "device feature %u (%#x): not implemented yet",
-            feature, ops);
-    return -ENOTSUP;
+    if (ops == VFIO_DEVICE_FEATURE_GET) {
+        return feature_get(ctx, msg, &req, feature, reply);
+    }
+    if (ops == VFIO_DEVICE_FEATURE_SET) {
+        int rc = feature_set(ctx, msg, feature);
+
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    /* SET and PROBE: the reply echoes the request */
+    reply->body = malloc(msg->body_len);
+    if (reply->body == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(reply->body, msg->body, msg->body_len);
+    reply->body_len = msg->body_len;
+    return 0;
 }
 
 /*
  * Common checks of MIG_DATA_READ/WRITE.  libvfio-user refuses both
  * without migration and outside the states that move data (PRE_COPY or
- * STOP_COPY to read, RESUMING to write); as the state machine cannot
- * leave RUNNING yet, a migratable device answers every one with EINVAL
- * from the state check, exactly what libvfio-user answers in RUNNING.
+ * STOP_COPY to read, RESUMING to write).
  */
 static int
 check_mig_data(vfu_ctx_t *ctx, const proto_msg_t *msg, bool is_write,
@@ -246,25 +447,49 @@ check_mig_data(vfu_ctx_t *ctx, const proto_msg_t *msg, bool is_write,
     return 0;
 }
 
+/*
+ * The reply is sized for what was asked, as libvfio-user's, with size and
+ * argsz saying how much the device produced (0: no more data).
+ */
 int
 handle_mig_data_read(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
 {
-    struct vfio_user_mig_data req;
+    struct vfio_user_mig_data req, res;
+    uint8_t *out;
+    ssize_t n;
     int rc;
 
-    (void)reply;
     rc = check_mig_data(ctx, msg, false, &req);
     if (rc < 0) {
         return rc;
     }
-    /* unreachable until the state machine exists (see above) */
-    return -ENOTSUP;
+    out = calloc(1, sizeof(res) + req.size);
+    if (out == NULL) {
+        return -ENOMEM;
+    }
+    errno = 0;
+    n = ctx->migr->cbs.read_data(ctx, out + sizeof(res), req.size);
+    if (n < 0 || (uint64_t)n > req.size) {
+        int err = n < 0 && errno != 0 ? errno : EINVAL;
+
+        vfu_log_errno(ctx, err, "migration: read_data callback");
+        free(out);
+        return -err;
+    }
+    res.size = (uint32_t)n;
+    res.argsz = (uint32_t)(sizeof(res) + (size_t)n);
+    memcpy(out, &res, sizeof(res));
+    reply->body = out;
+    reply->body_len = sizeof(res) + req.size;
+    return 0;
 }
 
+/* The device must take all of it: a partial write is EINVAL. */
 int
 handle_mig_data_write(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
 {
     struct vfio_user_mig_data req;
+    ssize_t n;
     int rc;
 
     (void)reply;
@@ -272,6 +497,18 @@ handle_mig_data_write(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
     if (rc < 0) {
         return rc;
     }
-    /* unreachable until the state machine exists (see above) */
-    return -ENOTSUP;
+    errno = 0;
+    n = ctx->migr->cbs.write_data(ctx, msg->body + sizeof(req), req.size);
+    if (n < 0) {
+        int err = errno != 0 ? errno : EIO;
+
+        vfu_log_errno(ctx, err, "migration: write_data callback");
+        return -err;
+    }
+    if ((uint64_t)n != req.size) {
+        vfu_log(ctx, LOG_ERR, "migration: partial write of %zd of %u bytes",
+                n, req.size);
+        return -EINVAL;
+    }
+    return 0;
 }

@@ -108,6 +108,10 @@ vfu_negotiate(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
 
     our_dma_maps = ctx->limits.max_dma_maps != 0 ? ctx->limits.max_dma_maps
                                                  : PROTO_DEFAULT_MAX_DMA_MAPS;
+    /* no point offering more regions than the device takes */
+    if (ctx->dma != NULL) {
+        our_dma_maps = (uint32_t)min_u64(our_dma_maps, dma_max_regions(ctx));
+    }
     agreed = client;
     agreed.max_msg_fds =
         (uint32_t)min_u64(client.max_msg_fds, ctx->limits.max_msg_fds);

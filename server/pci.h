@@ -42,6 +42,7 @@ struct pci_cap {
     size_t off;      /* in config space */
     size_t size;     /* bytes, header included */
     size_t hdr_size; /* leading bytes the client may not write */
+    size_t data_size; /* bytes taken from the device (MSI: its layout) */
     pci_cap_write_fn_t *write;
 };
 

@@ -15,8 +15,10 @@
  *     bodies take anything; the serial number is read-only.
  *
  * Differences from libvfio-user, on purpose:
- *   - an MSI capability is as long as its layout (10, 14, 20 or 24 bytes
- *     depending on 64-bit addressing and per-vector masking), not always 24;
+ *   - an MSI capability takes 24 bytes of config space whatever its
+ *     layout, as in libvfio-user (so placement matches), but only the
+ *     layout's own bytes (10, 14, 20 or 24, after 64-bit addressing and
+ *     per-vector masking) are read from the device and writable;
  *   - automatic placement goes after the capability that ends highest, so
  *     it never overlaps one placed explicitly;
  *   - standard capabilities stay in the first 256 bytes (an 8-bit next
@@ -314,8 +316,9 @@ cap_write_msi(vfu_ctx_t *ctx, struct pci_cap *cap, const char *buf,
      * The layout is the one the capability was added with: the device may
      * have changed the flag bits in its buffer since, the size is fixed.
      */
-    c64 = cap->size == MSI_SIZE_64 || cap->size == MSI_SIZE_64_PVM;
-    pvm = cap->size == MSI_SIZE_32_PVM || cap->size == MSI_SIZE_64_PVM;
+    c64 = cap->data_size == MSI_SIZE_64 || cap->data_size == MSI_SIZE_64_PVM;
+    pvm = cap->data_size == MSI_SIZE_32_PVM ||
+          cap->data_size == MSI_SIZE_64_PVM;
     if (c64) {
         data_off = PCI_MSI_DATA_64;
         mask_off = PCI_MSI_MASK_64;
@@ -513,7 +516,8 @@ cap_describe(vfu_ctx_t *ctx, const uint8_t *data, bool extended,
             break;
         case PCI_CAP_ID_MSI:
             cap->name = "MSI";
-            cap->size = msi_size(pci_get16(data + PCI_MSI_FLAGS));
+            cap->data_size = msi_size(pci_get16(data + PCI_MSI_FLAGS));
+            cap->size = VFIO_USER_PCI_CAP_MSI_SIZEOF;
             cap->write = cap_write_msi;
             break;
         case PCI_CAP_ID_MSIX:
@@ -536,6 +540,9 @@ cap_describe(vfu_ctx_t *ctx, const uint8_t *data, bool extended,
             vfu_log(ctx, LOG_ERR, "unsupported capability %#x", cap->id);
             return -ENOTSUP;
         }
+    }
+    if (cap->data_size == 0 || cap->data_size > cap->size) {
+        cap->data_size = cap->size;
     }
     if (cap->size < cap->hdr_size) {
         vfu_log(ctx, LOG_ERR, "%s: length %zu shorter than its header",
@@ -606,7 +613,8 @@ add_standard(vfu_ctx_t *ctx, struct pci_cap *cap, size_t pos,
         return ret;
     }
 
-    memcpy(cfg + cap->off, data, cap->size);
+    memset(cfg + cap->off, 0, cap->size);
+    memcpy(cfg + cap->off, data, cap->data_size);
     cfg[cap->off + PCI_CAP_LIST_NEXT] = 0;
     /* Appended to the list, which need not be sorted by offset. */
     if (pci->nr_caps == 0) {

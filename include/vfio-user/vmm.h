@@ -37,7 +37,8 @@ typedef struct vmm_opts {
     uint32_t max_dma_maps;        /* default 65535 */
     uint64_t pgsizes;             /* default 4 KiB */
     bool write_multiple;          /* propose REGION_WRITE_MULTI */
-    bool twin_socket;             /* propose a second socket */
+    bool twin_socket;             /* propose a second socket (sockets
+                                     only: -ENOTSUP in-process) */
     bool no_negotiate;            /* connect only; for protocol tests */
     int timeout_ms;               /* reply timeout over sockets, default 5000 */
     FILE *trace;                  /* one line per message; NULL: VFU_TRACE */

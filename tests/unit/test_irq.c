@@ -284,7 +284,8 @@ irq_info(fx_t *fx, uint32_t index, uint32_t argsz, struct vfio_irq_info *out)
 static void
 test_irq_info_replies(void **state)
 {
-    const uint32_t maskable = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE;
+    /* libvfio-user reports EVENTFD alone, MASK/UNMASK work all the same */
+    const uint32_t maskable = VFIO_IRQ_INFO_EVENTFD;
     struct vfio_irq_info out;
     fx_t *fx = fx_ready();
 

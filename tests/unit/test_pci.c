@@ -715,12 +715,15 @@ test_pci_cap_msi_sizes(void **state)
         msi[PCI_MSI_FLAGS] = (uint8_t)cases[i].flags;
         msi[PCI_MSI_FLAGS + 1] = (uint8_t)(cases[i].flags >> 8);
         assert_int_equal(vfu_pci_add_capability(ctx, 0, 0, msi), 0x40);
-        assert_int_equal(ctx->pci->caps[0].size, cases[i].size);
-        /* only the capability's own bytes were copied */
+        /* 24 bytes of config space whatever the layout, as libvfio-user */
+        assert_int_equal(ctx->pci->caps[0].size,
+                         VFIO_USER_PCI_CAP_MSI_SIZEOF);
+        assert_int_equal(ctx->pci->caps[0].data_size, cases[i].size);
+        /* only the layout's own bytes were copied */
         assert_int_equal(cfg_bytes(ctx)[0x40 + cases[i].size - 1], 0x5a);
         assert_int_equal(cfg_bytes(ctx)[0x40 + cases[i].size], 0);
         assert_int_equal(vfu_pci_add_capability(ctx, 0, 0, vsc),
-                         0x40 + ((cases[i].size + 3) & ~3ul));
+                         0x40 + VFIO_USER_PCI_CAP_MSI_SIZEOF);
         ctx_free(ctx);
     }
 }
@@ -1367,8 +1370,11 @@ test_pci_cap_msi_layout_fixed_at_add(void **state)
 
     (void)state;
     memset(sentinel, 0x77, sizeof(sentinel));
-    /* at 0x40 the bytes after the 10-byte capability must survive */
-    for (o = 0x40; o != 0; o = o == 0x40 ? 0xf4 : 0) {
+    /*
+     * The bytes after the 10-byte layout must survive, at 0x40 and at the
+     * last place a (24-byte, as libvfio-user) MSI capability fits.
+     */
+    for (o = 0x40; o != 0; o = o == 0x40 ? 0xe8 : 0) {
         vfu_ctx_t *ctx = conventional_ctx();
         uint8_t *cfg = cfg_bytes(ctx);
         size_t tail = PCI_CFG_SPACE_SIZE - (o + 0x0a);

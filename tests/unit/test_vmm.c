@@ -499,6 +499,12 @@ test_server_hangup(void **state)
     proto_hdr_cmd(&h, 0x99, VFIO_USER_DEVICE_GET_INFO, 0, false);
     h.msg_size = 8;
     assert_int_equal(vmm_send_bytes(fx->vmm, &h, sizeof(h), NULL, 0), 0);
+    if (fx->sock) {
+        /* over a socket the server answers EINVAL and goes on (as
+         * libvfio-user; server helper, issue #3) */
+        assert_int_equal(vmm_config_read(fx->vmm, PCI_VENDOR_ID, 2, &v), 0);
+        return;
+    }
     assert_int_equal(vmm_config_read(fx->vmm, PCI_VENDOR_ID, 2, &v),
                      -ENOTCONN);
     assert_false(vmm_is_connected(fx->vmm));
@@ -1174,7 +1180,8 @@ test_fake_server_command_refused(void **state)
     assert_int_equal(sent[1].hdr.cmd, VFIO_USER_DMA_READ);
     assert_int_equal(sent[1].hdr.flags,
                      VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR);
-    assert_int_equal(sent[1].hdr.error_no, ENOTSUP);
+    /* nothing is mapped at 0x1000 */
+    assert_int_equal(sent[1].hdr.error_no, EFAULT);
     assert_int_equal(sent[2].hdr.msg_id, 0x101);
     assert_int_equal(sent[2].hdr.error_no, EINVAL);
     for (i = 0; i < n; i++) {
