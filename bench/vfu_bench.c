@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench/bench_dma.h"
+#include "bench/bench_scn.h"
 #include "devices/devices.h"
 #include "devices/gpio/gpio.h"
 #include "vfio-user/libvfio-user.h"
@@ -579,6 +580,7 @@ main(int argc, char *argv[])
         }
     } else {
         report_text(&o, inproc, sock, baseline);
+        (void)bench_scn_main(o.iters); /* scenario replay speed */
     }
     return 0;
 }
