@@ -555,7 +555,8 @@ first_comment(const char *buf, size_t len)
                              buf[e - 1] == '\t')) {
                 e--;
             }
-            if (e > s && strncmp(buf + s, "SPDX-", 5) != 0) {
+            /* the buffer is not NUL-terminated: compare within the line */
+            if (e > s && (e - s < 5 || memcmp(buf + s, "SPDX-", 5) != 0)) {
                 return strndup(buf + s, e - s > 200 ? 200 : e - s);
             }
         }
