@@ -11,6 +11,8 @@
  *   vmm_mem.c     guest memory, DMA_MAP/DMA_UNMAP, serving DMA_READ/WRITE,
  *                 vmm_poll()
  *   vmm_irq.c     interrupts: eventfds, SET_IRQS, counting and waiting
+ *   vmm_migr.c    migration: device state and data, dirty page logging,
+ *                 vmm_migrate(), save/restore files
  *   vmm_trace.c   wire tracer and log sink
  */
 #ifndef VFU_CLIENT_PRIVATE_H
@@ -67,6 +69,12 @@ typedef struct vmm_mem_region {
     uint64_t size;
     uint32_t flags; /* VMM_MEM_* */
     uint8_t *base;  /* our mapping of all @size bytes */
+    /*
+     * While the migration driver tracks writes (vmm->track_pgsize != 0):
+     * one bit per page written by a served DMA_WRITE or a local write,
+     * owned; NULL otherwise.
+     */
+    uint8_t *dirty;
 } vmm_mem_region_t;
 
 /* The eventfds of one IRQ index, created by vmm_irq_enable(). */
@@ -144,6 +152,9 @@ struct vmm {
 
     /* interrupts */
     vmm_irq_index_t irq[VMM_MAX_IRQS];
+
+    /* migration (vmm_migr.c): page size of write tracking, 0 when off */
+    uint64_t track_pgsize;
 };
 
 /* ---- vmm_conn.c: transports and the request/reply engine ---- */
@@ -260,6 +271,64 @@ vmm_irq_cleanup(vmm_t *vmm);
 /* Release the discovery cache, mappings and the write queue. */
 void
 vmm_region_cleanup(vmm_t *vmm);
+
+/* ---- vmm_migr.c (shared with vmm_snap.c) ---- */
+
+/* Most migration data held for one device (vmm_migrate, save, restore). */
+#define VMM_MIG_MAX_DATA ((size_t)256 << 20)
+
+/* A growing byte buffer, bounded by VMM_MIG_MAX_DATA. */
+typedef struct vmm_buf {
+    uint8_t *data;
+    size_t len, cap;
+} vmm_buf_t;
+
+void
+vmm_buf_free(vmm_buf_t *b);
+int
+vmm_buf_reserve(vmm_buf_t *b, size_t n);
+
+/* The smallest negotiated page size (guest memory granularity). */
+uint64_t
+vmm_migr_page(const vmm_t *vmm);
+
+/*
+ * vmm_migr_read_data - MIG_DATA_READ into @b until the device gives
+ * nothing (@drain) or gives less than asked; adds the bytes to *@moved.
+ */
+int
+vmm_migr_read_data(vmm_t *vmm, vmm_buf_t *b, bool drain, uint64_t *moved);
+
+/*
+ * vmm_migr_check - the device is migratable (STOP_COPY; -ENOTSUP) and in
+ * @want_state (-EINVAL otherwise).
+ */
+int
+vmm_migr_check(vmm_t *vmm, uint32_t want_state);
+
+/* Best effort: the device back to RUNNING (reset when RESUMING). */
+void
+vmm_migr_back_to_running(vmm_t *vmm);
+
+/* RESUMING, MIG_DATA_WRITE of @data, RUNNING. */
+int
+vmm_migr_resume(vmm_t *dst, const uint8_t *data, size_t len);
+
+/* The guest memory region mapped exactly at [@gpa, +@size), or NULL. */
+const vmm_mem_region_t *
+vmm_migr_region(const vmm_t *vmm, uint64_t gpa, uint64_t size);
+
+/* Whether @len bytes at @p are all zero. */
+bool
+vmm_migr_page_zero(const uint8_t *p, size_t len);
+
+/*
+ * vmm_migr_note_write - guest memory [@off, +@len) of @r was written (a
+ * served DMA_WRITE or a local write): mark its pages while tracking.
+ */
+void
+vmm_migr_note_write(const vmm_t *vmm, const vmm_mem_region_t *r,
+                    uint64_t off, uint64_t len);
 
 /* ---- vmm_trace.c ---- */
 

@@ -91,6 +91,8 @@ region_release(vmm_mem_region_t *r)
         munmap(r->base, (size_t)r->size);
         r->base = NULL;
     }
+    free(r->dirty);
+    r->dirty = NULL;
 }
 
 static void
@@ -199,11 +201,13 @@ mem_walk(vmm_t *vmm, uint64_t gpa, size_t len, const mem_op_t *op)
 
             if (op->to_guest) {
                 memcpy(r->base + off, mine, (size_t)n);
+                vmm_migr_note_write(vmm, r, off, n);
             } else {
                 memcpy(mine, r->base + off, (size_t)n);
             }
         } else if (op->do_fill) {
             memset(r->base + off, op->fill, (size_t)n);
+            vmm_migr_note_write(vmm, r, off, n);
         }
         done += (size_t)n;
         i++;

@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "dma.h"
 #include "irq.h"
 #include "pci.h"
 #include "private.h"
@@ -463,6 +464,8 @@ vfu_client_lost(vfu_ctx_t *ctx)
         /* the spec: unmap client memory, close its eventfds, keep the rest */
         if (ctx->dma != NULL) {
             dma_unmap_all(ctx);
+            /* logging was about the client's memory, which is gone */
+            dma_dirty_stop(ctx);
         }
         if (ctx->reset != NULL) {
             errno = 0;

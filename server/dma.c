@@ -193,32 +193,67 @@ next_id(struct vfu_dma *dma)
 
 /*
  * Bytes of a dirty bitmap of @len bytes at @pgsize: whole 64-bit words,
- * as libvfio-user sizes them (and clients expect).
+ * as libvfio-user sizes them (and clients expect).  Computed without
+ * overflow for any @len: a range of 2^64 - 1 one-byte pages needs more
+ * bytes than a size_t holds, which is UINT64_MAX here.
  */
-static size_t
+static uint64_t
 bitmap_bytes(uint64_t len, uint64_t pgsize)
 {
     uint64_t pages = len / pgsize + (len % pgsize != 0);
+    uint64_t words = pages / 64 + (pages % 64 != 0);
 
-    return (size_t)((pages + 63) / 64 * 8);
+    return words > SSIZE_MAX / 8 ? UINT64_MAX : words * 8;
 }
 
 ssize_t
 dma_bitmap_size(uint64_t len, uint64_t pgsize)
 {
+    uint64_t bytes;
+
     if (pgsize == 0 || (pgsize & (pgsize - 1)) != 0 || len < pgsize) {
         return -EINVAL;
     }
-    return (ssize_t)bitmap_bytes(len, pgsize);
+    bytes = bitmap_bytes(len, pgsize);
+    if (bytes > SSIZE_MAX) {
+        return -EINVAL;
+    }
+    return (ssize_t)bytes;
+}
+
+bool
+dma_range_mapped(const struct vfu_dma *dma, uint64_t iova, uint64_t len)
+{
+    while (len > 0) {
+        const struct dma_region *r = dma_find(dma, iova, NULL);
+        uint64_t left;
+
+        if (r == NULL) {
+            return false;
+        }
+        left = r->last - iova; /* bytes after @iova in @r, minus one */
+        if (left >= len - 1) {
+            return true;
+        }
+        len -= left + 1;
+        iova = r->last + 1; /* no wrap: more bytes follow */
+    }
+    return true;
 }
 
 static int
 region_dirty_start(struct dma_region *r, size_t pgsize)
 {
+    uint64_t bytes;
+
     if (r->mode == DMA_MODE_MSG) {
         return 0;
     }
-    r->dirty_len = bitmap_bytes(r->size, pgsize);
+    bytes = bitmap_bytes(r->size, pgsize);
+    if (bytes > SIZE_MAX) {
+        return -ENOMEM;
+    }
+    r->dirty_len = (size_t)bytes;
     r->dirty = calloc(1, r->dirty_len != 0 ? r->dirty_len : 1);
     if (r->dirty == NULL) {
         r->dirty_len = 0;

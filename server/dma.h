@@ -134,10 +134,17 @@ dma_dirty_pgsize(const vfu_ctx_t *ctx);
 /**
  * dma_bitmap_size - bytes of a dirty bitmap covering @len bytes at @pgsize
  * (whole 64-bit words, as libvfio-user), or -EINVAL for a page size that
- * is not a power of two or larger than @len.
+ * is not a power of two or larger than @len, or a size that overflows.
  */
 ssize_t
 dma_bitmap_size(uint64_t len, uint64_t pgsize);
+
+/**
+ * dma_range_mapped - whether every byte of [@iova, +@len) (@len > 0, no
+ * wrap) lies in mapped regions, which may touch one another.
+ */
+bool
+dma_range_mapped(const struct vfu_dma *dma, uint64_t iova, uint64_t len);
 
 /**
  * dma_dirty_get - copy and clear the dirty bits of [@iova, +@len), which

@@ -7,7 +7,10 @@
  * Requests are validated as libvfio-user validates them and answered with
  * its errnos.  A SET of the device state walks the spec's shortest path
  * one allowed step at a time, calling the transition callback for each;
- * a failing step leaves the device in the last state it reached.
+ * a failing step leaves the device in the last state it reached, and a
+ * DEVICE_RESET brings it back to RUNNING (the kernel's uAPI).  Beyond
+ * libvfio-user, DMA_LOGGING_START checks its ranges and takes its page
+ * size as the hint the spec calls it (docs/compat.md has the list).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -85,6 +88,23 @@ vfu_setup_device_migration_callbacks(
     migr->cbs = *callbacks;
     vfu_ctx->migr = migr;
     return 0;
+}
+
+/*
+ * DEVICE_RESET: the kernel's uAPI has a reset return the device to
+ * RUNNING (the way out of ERROR, and how a RESUMING session is aborted).
+ * The device's reset callback has reset the device itself; no transition
+ * callback is made (libvfio-user keeps the state instead).
+ */
+void
+migr_reset(vfu_ctx_t *ctx)
+{
+    if (ctx->migr != NULL &&
+        ctx->migr->state != VFIO_USER_DEVICE_STATE_RUNNING) {
+        vfu_log(ctx, LOG_DEBUG, "migration: state %u -> %u by reset",
+                ctx->migr->state, VFIO_USER_DEVICE_STATE_RUNNING);
+        ctx->migr->state = VFIO_USER_DEVICE_STATE_RUNNING;
+    }
 }
 
 void
@@ -323,11 +343,125 @@ feature_get(vfu_ctx_t *ctx, const proto_msg_t *msg,
     return 0;
 }
 
+/* qsort: ranges by start address */
 static int
-feature_set(vfu_ctx_t *ctx, const proto_msg_t *msg, uint32_t feature)
+range_cmp(const void *a, const void *b)
+{
+    const struct vfio_user_device_feature_dma_logging_range *x = a, *y = b;
+
+    return x->iova < y->iova ? -1 : x->iova > y->iova;
+}
+
+/*
+ * DMA_LOGGING_START's ranges: each non-empty, not wrapping, not
+ * overlapping another (the kernel's rules), and inside mapped DMA regions
+ * (a range over unmapped space names nothing the device could write).
+ * Logging then covers all of guest memory, which the spec allows ("can
+ * optimize its logging to cover only the IOVA range given").
+ */
+static int
+check_log_ranges(vfu_ctx_t *ctx, const uint8_t *data, uint32_t nr)
+{
+    struct vfio_user_device_feature_dma_logging_range *rs;
+    uint64_t last;
+    uint32_t i;
+    int rc = 0;
+
+    if (nr == 0) {
+        return 0;
+    }
+    rs = malloc((size_t)nr * sizeof(*rs)); /* bounded by the message */
+    if (rs == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(rs, data, (size_t)nr * sizeof(*rs));
+    for (i = 0; i < nr && rc == 0; i++) {
+        if (rs[i].length == 0 ||
+            __builtin_add_overflow(rs[i].iova, rs[i].length - 1, &last)) {
+            vfu_log(ctx, LOG_ERR, "dirty logging: bad range %#llx+%#llx",
+                    (unsigned long long)rs[i].iova,
+                    (unsigned long long)rs[i].length);
+            rc = -EINVAL;
+        } else if (!dma_range_mapped(ctx->dma, rs[i].iova, rs[i].length)) {
+            vfu_log(ctx, LOG_ERR, "dirty logging: range %#llx+%#llx is not "
+                    "mapped", (unsigned long long)rs[i].iova,
+                    (unsigned long long)rs[i].length);
+            rc = -ENOENT;
+        }
+    }
+    if (rc == 0) {
+        qsort(rs, nr, sizeof(*rs), range_cmp);
+        for (i = 1; i < nr; i++) {
+            if (rs[i].iova - rs[i - 1].iova < rs[i - 1].length) {
+                vfu_log(ctx, LOG_ERR, "dirty logging: ranges overlap at "
+                        "%#llx", (unsigned long long)rs[i].iova);
+                rc = -EINVAL;
+                break;
+            }
+        }
+    }
+    free(rs);
+    return rc;
+}
+
+/*
+ * DMA_LOGGING_START.  The page size is a hint (the spec): one below the
+ * smallest negotiated page size is raised to it, and the reply (@echo)
+ * says which size was taken.  Once logging, only the page size in use is
+ * accepted again (libvfio-user), so a second START is idempotent.
+ */
+static int
+log_start(vfu_ctx_t *ctx, const proto_msg_t *msg, uint8_t *echo)
 {
     const size_t hdr = sizeof(struct vfio_user_device_feature);
     struct vfio_user_device_feature_dma_logging_control ctl;
+    uint64_t min_pg = ctx->caps.pgsizes & -ctx->caps.pgsizes;
+    uint64_t pgsize;
+    int rc;
+
+    if (ctx->dma == NULL) {
+        vfu_log(ctx, LOG_ERR, "dirty logging: the device does no DMA");
+        return -EINVAL;
+    }
+    memcpy(&ctl, msg->body + hdr, sizeof(ctl));
+    pgsize = ctl.page_size;
+    if (pgsize == 0 || (pgsize & (pgsize - 1)) != 0 || pgsize > SIZE_MAX) {
+        vfu_log(ctx, LOG_ERR, "dirty logging: bad page size %#llx",
+                (unsigned long long)pgsize);
+        return -EINVAL;
+    }
+    rc = check_log_ranges(ctx, msg->body + hdr + sizeof(ctl),
+                          ctl.num_ranges);
+    if (rc < 0) {
+        return rc;
+    }
+    if (min_pg == 0) {
+        min_pg = PROTO_DEFAULT_PGSIZES;
+    }
+    if (dma_dirty_pgsize(ctx) == 0 && pgsize < min_pg) {
+        vfu_log(ctx, LOG_DEBUG, "dirty logging: page size %#llx raised to "
+                "%#llx", (unsigned long long)pgsize,
+                (unsigned long long)min_pg);
+        pgsize = min_pg;
+    }
+    rc = dma_dirty_start(ctx, (size_t)pgsize);
+    if (rc < 0) {
+        vfu_log(ctx, LOG_ERR, "dirty logging: cannot log at %#llx-byte pages "
+                "(logging at %#zx)", (unsigned long long)pgsize,
+                dma_dirty_pgsize(ctx));
+        return rc;
+    }
+    ctl.page_size = pgsize;
+    memcpy(echo + hdr, &ctl, sizeof(ctl));
+    return 0;
+}
+
+/* SET; @echo is the reply (a copy of the request) the handler may adjust. */
+static int
+feature_set(vfu_ctx_t *ctx, const proto_msg_t *msg, uint32_t feature,
+            uint8_t *echo)
+{
+    const size_t hdr = sizeof(struct vfio_user_device_feature);
     struct vfio_user_device_feature_mig_state st;
 
     switch (feature) {
@@ -335,11 +469,7 @@ feature_set(vfu_ctx_t *ctx, const proto_msg_t *msg, uint32_t feature)
         memcpy(&st, msg->body + hdr, sizeof(st));
         return set_state(ctx, st.device_state);
     case VFIO_DEVICE_FEATURE_DMA_LOGGING_START:
-        if (ctx->dma == NULL) {
-            return -EINVAL;
-        }
-        memcpy(&ctl, msg->body + hdr, sizeof(ctl));
-        return dma_dirty_start(ctx, (size_t)ctl.page_size);
+        return log_start(ctx, msg, echo);
     default: /* DMA_LOGGING_STOP */
         if (ctx->dma == NULL) {
             return -EINVAL;
@@ -360,6 +490,7 @@ handle_device_feature(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
 {
     struct vfio_user_device_feature req;
     uint32_t feature, ops, allowed;
+    uint8_t *echo;
 
     if (msg->body_len < sizeof(req)) {
         return -EINVAL;
@@ -392,19 +523,21 @@ handle_device_feature(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
     if (ops == VFIO_DEVICE_FEATURE_GET) {
         return feature_get(ctx, msg, &req, feature, reply);
     }
+    /* SET and PROBE: the reply echoes the request */
+    echo = malloc(msg->body_len);
+    if (echo == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(echo, msg->body, msg->body_len);
     if (ops == VFIO_DEVICE_FEATURE_SET) {
-        int rc = feature_set(ctx, msg, feature);
+        int rc = feature_set(ctx, msg, feature, echo);
 
         if (rc < 0) {
+            free(echo);
             return rc;
         }
     }
-    /* SET and PROBE: the reply echoes the request */
-    reply->body = malloc(msg->body_len);
-    if (reply->body == NULL) {
-        return -ENOMEM;
-    }
-    memcpy(reply->body, msg->body, msg->body_len);
+    reply->body = echo;
     reply->body_len = msg->body_len;
     return 0;
 }

@@ -21,4 +21,11 @@ migr_device_state(const vfu_ctx_t *ctx);
 bool
 migr_enabled(const vfu_ctx_t *ctx);
 
+/**
+ * migr_reset - after a successful DEVICE_RESET: the migration state is
+ * RUNNING again.
+ */
+void
+migr_reset(vfu_ctx_t *ctx);
+
 #endif /* VFU_SERVER_MIGRATION_H */

@@ -809,5 +809,6 @@ handle_device_reset(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
             return -err;
         }
     }
+    migr_reset(ctx);
     return 0;
 }

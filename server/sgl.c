@@ -377,7 +377,22 @@ sgl_rw(vfu_ctx_t *ctx, dma_sg_t *sg, size_t sg_cnt, void *data, int flags,
     }
     rc = sgl_transfer_msg(ctx, r->iova + sg->offset, sg->length, data,
                           is_write);
-    return rc < 0 ? vfu_err(rc) : 0;
+    if (rc < 0) {
+        return vfu_err(rc);
+    }
+    if (is_write) {
+        /*
+         * A DMA_WRITE to a region we also map still changed guest memory:
+         * log it, so the report is complete whichever way the device
+         * wrote (libvfio-user logs direct writes only).  The table did
+         * not change meanwhile, but look the region up again anyway.
+         */
+        r = dma_sg_region(ctx, sg);
+        if (r != NULL) {
+            dma_mark_dirty(ctx->dma, r, sg->offset, sg->length);
+        }
+    }
+    return 0;
 }
 
 VFU_EXPORT int

@@ -70,14 +70,21 @@
  *                          work ends get their interrupt then.
  *   +0x24 COMPLETED   RO   descriptors completed (wraps at 2^32)
  *   +0x28 IRQ_COUNT   RO   completion interrupts the queue signalled
+ *   +0x2c BUDGET      RW   [12:0] most descriptors one kick executes;
+ *                          0: no limit (ring size minus one)
  *
  *   0x2000 MSI-X table (5 x 16 bytes), plain storage: masking a vector is
  *          done with SET_IRQS, which the server implements, as QEMU does.
  *   0x3000 MSI-X PBA, RO: vectors held back by the function mask.
  *
- * Processing is synchronous: the write to TAIL returns once every
- * descriptor between HEAD and TAIL has been executed (at most ring size
- * minus one), its completion record written and its interrupt signalled.
+ * Processing is synchronous: a kick (a write to TAIL, even of the value it
+ * has, or CTRL.ENABLE going 0 -> 1) returns once the descriptors it runs
+ * have been executed, their completion records written and interrupts
+ * signalled.  It runs the descriptors from HEAD towards TAIL, at most
+ * BUDGET of them (and never more than ring size minus one); the rest stay
+ * in flight in [HEAD, TAIL) until the next kick.  So a descriptor is
+ * either not started or done whenever a message can arrive: in-flight
+ * work is HEAD and TAIL, which is what migration carries (dmaengine.h).
  * Descriptor, record and error semantics are in dmaengine.h and
  * dmaengine_exec.c.  A descriptor that cannot run (bad flags, opcode or
  * length; an operand or record not mapped with the right protection; a
@@ -98,10 +105,26 @@
  * across doorbells: each running queue's ring, mapped with vfu_sgl_get()
  * when it lies in one mappable region.  The DMA unregister callback drops
  * that mapping before the region goes away.  Quiesce has nothing to wait
- * for (returns 0): no work is ever in flight between messages.  Reset
- * (any type) returns every register to zero and drops the ring mappings;
- * the config space is the server's to reset.  Bus-master enable is not
- * checked: DMA happens whenever the driver rings a doorbell.
+ * for (returns 0): between messages no descriptor is half done (those in
+ * flight have not started and touch no memory).  Reset (any type) returns
+ * every register to zero and drops the ring mappings; the config space is
+ * the server's to reset.  Bus-master enable is not checked: DMA happens
+ * whenever the driver rings a doorbell.
+ *
+ * Migration (version 2 callbacks): every register, the MSI-X table and
+ * PBA, each queue's ring, HEAD, TAIL and counters, and the config space
+ * travel in one blob (layout in dmaengine.h, framing in common/devmig.h).
+ * PRE_COPY sends a preview and keeps processing; STOP_AND_COPY sends the
+ * final state.  While stopped (STOP, STOP_AND_COPY, RESUMING) nothing is
+ * processed and nothing changes: BAR0 reads are answered, writes fail
+ * with EBUSY, held-back MSI-X messages stay held.  A received blob is
+ * checked completely (framing, CRC, every field's range and the rings'
+ * consistency, config identity) before it replaces the device state; a bad
+ * one is refused with EINVAL and changes nothing.  Descriptors in flight
+ * on the source are in flight on the destination, and its next kick
+ * completes them; a ring the source had mapped is mapped again.  A
+ * DEVICE_RESET also ends any migration phase: the server is back in
+ * RUNNING, and so is the device.
  */
 
 #include <errno.h>
@@ -324,6 +347,8 @@ queue_read(const dmae_queue_t *q, uint32_t reg)
         return q->completed;
     case DMAE_Q_IRQ_COUNT:
         return q->irq_count;
+    case DMAE_Q_BUDGET:
+        return q->budget;
     default:
         return 0;
     }
@@ -404,6 +429,9 @@ queue_write(vfu_ctx_t *ctx, dmae_t *d, unsigned int qi, uint32_t reg,
     case DMAE_Q_INT_CTRL:
         q->int_ctrl = merge(q->int_ctrl, val, mask) &
                       (DMAE_QINT_ENABLE | DMAE_QINT_COALESCE(0xff));
+        break;
+    case DMAE_Q_BUDGET:
+        q->budget = merge(q->budget, val, mask) & DMAE_QBUDGET_MASK;
         break;
     default:
         break; /* read-only registers and holes */
@@ -587,7 +615,16 @@ dmae_bar0_access(vfu_ctx_t *ctx, char *buf, size_t count, loff_t offset,
         errno = EINVAL;
         return -1;
     }
-    msix_flush(ctx, d);
+    if (dmae_frozen(d)) {
+        if (is_write) {
+            vfu_log(ctx, LOG_INFO,
+                    "dmaengine: register write while stopped: refused");
+            errno = EBUSY;
+            return -1;
+        }
+    } else {
+        msix_flush(ctx, d);
+    }
     /* split at register boundaries; each piece is byte-masked */
     while (done < count) {
         size_t pos = (size_t)offset + done;
@@ -632,10 +669,23 @@ dmae_reset_cb(vfu_ctx_t *ctx, vfu_reset_type_t type)
     }
     vfu_log(ctx, LOG_DEBUG, "dmaengine: reset (type %d)", (int)type);
     device_reset(ctx, d);
+    if (type == VFU_RESET_DEVICE) {
+        /*
+         * The server puts the migration state back to RUNNING after a
+         * DEVICE_RESET (how a RESUMING session is abandoned), with no
+         * transition call: follow it.
+         */
+        d->mig_state = VFU_MIGR_STATE_RUNNING;
+        devmig_out_reset(&d->mig);
+        devmig_in_reset(&d->mig);
+    }
     return 0;
 }
 
-/* Processing finishes inside the doorbell write: nothing is in flight. */
+/*
+ * Processing finishes inside the kick: descriptors in flight have not
+ * started, so there is nothing to wait for.
+ */
 static int
 dmae_quiesce_cb(vfu_ctx_t *ctx)
 {
@@ -680,6 +730,346 @@ dmae_dma_unregister_cb(vfu_ctx_t *ctx, vfu_dma_info_t *info)
 }
 
 /* ------------------------------------------------------------------ */
+/* Migration                                                           */
+/* ------------------------------------------------------------------ */
+
+/* The device state as a blob carries it, decoded and not yet applied. */
+typedef struct dmae_image {
+    dmae_regs_t r;
+    dmae_queue_t q[DMAE_NR_QUEUES]; /* ring_sg and ring_iov unused */
+    uint32_t qstate[DMAE_NR_QUEUES]; /* DMAE_MIG_Q_* */
+    const uint8_t *cfg;
+} dmae_image_t;
+
+static uint32_t
+mig_qstate(const dmae_queue_t *q)
+{
+    return (q->running ? DMAE_MIG_Q_RUNNING : 0) |
+           (q->halted ? DMAE_MIG_Q_HALTED : 0) |
+           (q->ring_iov.iov_base != NULL || q->remap ? DMAE_MIG_Q_DIRECT : 0);
+}
+
+static size_t
+dmae_mig_save(void *arg, uint8_t *payload)
+{
+    vfu_ctx_t *ctx = arg;
+    const dmae_t *d = vfu_get_private(ctx);
+    const void *cfg = vfu_pci_get_config_space(ctx);
+    uint8_t *p = payload;
+    unsigned int i;
+
+    if (cfg == NULL) {
+        return 0;
+    }
+    devmig_put32(&p, d->r.ctrl);
+    devmig_put32(&p, d->r.err_code);
+    devmig_put32(&p, d->r.err_count);
+    devmig_put64(&p, d->r.err_addr);
+    devmig_put32(&p, d->r.int_status);
+    devmig_put32(&p, d->r.msix_pending);
+    devmig_put_bytes(&p, d->r.msix_table, sizeof(d->r.msix_table));
+    for (i = 0; i < DMAE_NR_QUEUES; i++) {
+        const dmae_queue_t *q = &d->q[i];
+
+        devmig_put64(&p, q->ring_base);
+        devmig_put32(&p, q->ring_size);
+        devmig_put32(&p, q->ctrl);
+        devmig_put32(&p, q->head);
+        devmig_put32(&p, q->tail);
+        devmig_put32(&p, mig_qstate(q));
+        devmig_put32(&p, q->error);
+        devmig_put32(&p, q->int_ctrl);
+        devmig_put32(&p, q->completed);
+        devmig_put32(&p, q->irq_count);
+        devmig_put32(&p, q->intr_pending);
+        devmig_put32(&p, q->budget);
+    }
+    devmig_put_bytes(&p, cfg, DMAE_MIG_CONFIG_SIZE);
+    return (size_t)(p - payload);
+}
+
+static void
+mig_decode(const uint8_t *payload, dmae_image_t *img)
+{
+    const uint8_t *p = payload;
+    unsigned int i;
+
+    memset(img, 0, sizeof(*img));
+    img->r.ctrl = devmig_get32(&p);
+    img->r.err_code = devmig_get32(&p);
+    img->r.err_count = devmig_get32(&p);
+    img->r.err_addr = devmig_get64(&p);
+    img->r.int_status = devmig_get32(&p);
+    img->r.msix_pending = devmig_get32(&p);
+    devmig_get_bytes(&p, img->r.msix_table, sizeof(img->r.msix_table));
+    for (i = 0; i < DMAE_NR_QUEUES; i++) {
+        dmae_queue_t *q = &img->q[i];
+
+        q->ring_base = devmig_get64(&p);
+        q->ring_size = devmig_get32(&p);
+        q->ctrl = devmig_get32(&p);
+        q->head = devmig_get32(&p);
+        q->tail = devmig_get32(&p);
+        img->qstate[i] = devmig_get32(&p);
+        q->error = devmig_get32(&p);
+        q->int_ctrl = devmig_get32(&p);
+        q->completed = devmig_get32(&p);
+        q->irq_count = devmig_get32(&p);
+        q->intr_pending = devmig_get32(&p);
+        q->budget = devmig_get32(&p);
+        q->running = (img->qstate[i] & DMAE_MIG_Q_RUNNING) != 0;
+        q->halted = (img->qstate[i] & DMAE_MIG_Q_HALTED) != 0;
+    }
+    img->cfg = p;
+}
+
+/* Why queue @q of an image is not a state the device can be in, or NULL. */
+static const char *
+mig_queue_bad(const dmae_image_t *img, unsigned int i)
+{
+    const dmae_queue_t *q = &img->q[i];
+    uint32_t size = q->ring_size;
+    uint64_t last;
+
+    if (img->qstate[i] & ~(uint32_t)(DMAE_MIG_Q_RUNNING | DMAE_MIG_Q_HALTED |
+                                     DMAE_MIG_Q_DIRECT)) {
+        return "unknown queue state bits";
+    }
+    if (q->ctrl & ~DMAE_QCTRL_ENABLE) {
+        return "Q_CTRL";
+    }
+    if (q->int_ctrl & ~(DMAE_QINT_ENABLE | DMAE_QINT_COALESCE(0xff))) {
+        return "INT_CTRL";
+    }
+    if (q->budget & ~DMAE_QBUDGET_MASK) {
+        return "BUDGET";
+    }
+    if (q->error > DMAE_ERR_MAX || (q->error != 0) != q->halted) {
+        return "Q_ERROR";
+    }
+    if (q->head >= DMAE_MAX_RING || q->tail >= DMAE_MAX_RING ||
+        q->intr_pending >= DMAE_MAX_RING) {
+        return "HEAD, TAIL or pending completions";
+    }
+    if (!q->running) {
+        /* stopped: the ring registers are the guest's to set at will */
+        return (img->qstate[i] & DMAE_MIG_Q_DIRECT) ? "mapped stopped ring"
+                                                    : NULL;
+    }
+    if (q->halted || !(q->ctrl & DMAE_QCTRL_ENABLE)) {
+        return "running queue halted or disabled";
+    }
+    if (size < DMAE_MIN_RING || size > DMAE_MAX_RING ||
+        (size & (size - 1)) != 0) {
+        return "ring size";
+    }
+    if (q->ring_base % DMAE_RING_ALIGN != 0 ||
+        __builtin_add_overflow(q->ring_base,
+                               (uint64_t)size * DMAE_DESC_SIZE - 1, &last)) {
+        return "ring base";
+    }
+    if (q->head >= size || q->tail >= size) {
+        return "HEAD or TAIL beyond the ring";
+    }
+    if ((img->qstate[i] & DMAE_MIG_Q_DIRECT) &&
+        (img->r.ctrl & DMAE_CTRL_NO_DIRECT)) {
+        return "ring mapped under NO_DIRECT";
+    }
+    return NULL;
+}
+
+static int
+dmae_mig_check(void *arg, const uint8_t *payload)
+{
+    vfu_ctx_t *ctx = arg;
+    dmae_image_t img;
+    const char *why = NULL;
+    uint32_t err, all_q = 0;
+    unsigned int i;
+
+    mig_decode(payload, &img);
+    for (i = 0; i < DMAE_NR_QUEUES; i++) {
+        all_q |= DMAE_INT_QUEUE(i);
+    }
+    err = DMAE_ERR_CODE_ERR(img.r.err_code);
+    if (img.r.ctrl & ~DMAE_CTRL_MASK) {
+        why = "CTRL";
+    } else if (img.r.err_code != 0 &&
+               (err == DMAE_ERR_NONE || err > DMAE_ERR_MAX ||
+                DMAE_ERR_CODE_QUEUE(img.r.err_code) >= DMAE_NR_QUEUES ||
+                DMAE_ERR_CODE_SLOT(img.r.err_code) >= DMAE_MAX_RING)) {
+        why = "ERR_CODE";
+    } else if (img.r.err_code == 0 && img.r.err_addr != 0) {
+        why = "ERR_ADDR without ERR_CODE";
+    } else if (img.r.int_status & ~(all_q | DMAE_INT_ERROR)) {
+        why = "INT_STATUS";
+    } else if (img.r.msix_pending >> DMAE_MSIX_VECTORS) {
+        why = "MSI-X pending bits";
+    }
+    for (i = 0; why == NULL && i < DMAE_NR_QUEUES; i++) {
+        why = mig_queue_bad(&img, i);
+        if (why != NULL) {
+            vfu_log(ctx, LOG_ERR, "dmaengine: migration data: queue %u: %s",
+                    i, why);
+            return -EINVAL;
+        }
+    }
+    if (why == NULL &&
+        devmig_cfg_check(ctx, img.cfg, DMAE_MIG_CONFIG_SIZE, &why) == 0) {
+        return 0;
+    }
+    vfu_log(ctx, LOG_ERR, "dmaengine: migration data: %s", why);
+    return -EINVAL;
+}
+
+/* Map again the rings the source had mapped, where this side can. */
+static void
+mig_remap_rings(vfu_ctx_t *ctx, dmae_t *d)
+{
+    unsigned int i;
+
+    for (i = 0; i < DMAE_NR_QUEUES; i++) {
+        dmae_queue_t *q = &d->q[i];
+
+        if (q->remap && q->running && q->ring_iov.iov_base == NULL) {
+            dmae_ring_cache(ctx, d, q);
+        }
+        if (q->ring_iov.iov_base != NULL) {
+            q->remap = false;
+        }
+    }
+}
+
+/* Replace the device state with a checked payload. */
+static void
+dmae_mig_load(vfu_ctx_t *ctx, dmae_t *d, const uint8_t *payload)
+{
+    dmae_image_t img;
+    unsigned int i;
+
+    mig_decode(payload, &img);
+    for (i = 0; i < DMAE_NR_QUEUES; i++) {
+        dmae_queue_t *q = &d->q[i];
+        dma_sg_t *sg = q->ring_sg;
+
+        dmae_ring_uncache(ctx, q);
+        *q = img.q[i];
+        q->ring_sg = sg;
+        memset(&q->ring_iov, 0, sizeof(q->ring_iov));
+        q->remap = (img.qstate[i] & DMAE_MIG_Q_DIRECT) != 0;
+    }
+    d->r = img.r;
+    d->deferred = 0;
+    devmig_cfg_load(ctx, img.cfg, DMAE_MIG_CONFIG_SIZE);
+    sync_intx_status(ctx, d);
+    /* guest memory may not be mapped yet: tried again on RUNNING */
+    mig_remap_rings(ctx, d);
+    vfu_log(ctx, LOG_DEBUG, "dmaengine: state restored");
+}
+
+/*
+ * PRE_COPY offers a preview (the device keeps running); STOP_AND_COPY the
+ * final state.  Leaving RESUMING fails while the data received is
+ * incomplete: half a blob, no final blob after some data, or a refused
+ * blob not followed by a good final one.
+ */
+static int
+dmae_mig_transition(vfu_ctx_t *ctx, vfu_migr_state_t state)
+{
+    dmae_t *d = vfu_get_private(ctx);
+    unsigned int i;
+    int rc = 0;
+
+    if (d == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    switch (state) {
+    case VFU_MIGR_STATE_RUNNING:
+        devmig_out_reset(&d->mig);
+        mig_remap_rings(ctx, d);
+        for (i = 0; i < DMAE_NR_QUEUES; i++) {
+            d->q[i].remap = false; /* what could be mapped now is */
+        }
+        break;
+    case VFU_MIGR_STATE_PRE_COPY:
+        rc = devmig_emit(&d->mig, false, dmae_mig_save, ctx);
+        break;
+    case VFU_MIGR_STATE_STOP_AND_COPY:
+        rc = devmig_emit(&d->mig, true, dmae_mig_save, ctx);
+        break;
+    case VFU_MIGR_STATE_STOP:
+        if (d->mig_state == VFU_MIGR_STATE_RESUME &&
+            !devmig_in_complete(&d->mig)) {
+            vfu_log(ctx, LOG_ERR, "dmaengine: migration data incomplete");
+            rc = -EINVAL;
+            break;
+        }
+        devmig_out_reset(&d->mig);
+        break;
+    case VFU_MIGR_STATE_RESUME:
+        devmig_in_reset(&d->mig);
+        break;
+    default:
+        rc = -EINVAL;
+        break;
+    }
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    vfu_log(ctx, LOG_DEBUG, "dmaengine: migration state %d -> %d",
+            (int)d->mig_state, (int)state);
+    d->mig_state = state;
+    return 0;
+}
+
+static ssize_t
+dmae_mig_read(vfu_ctx_t *ctx, void *buf, uint64_t count)
+{
+    dmae_t *d = vfu_get_private(ctx);
+
+    if (d == NULL || (d->mig_state != VFU_MIGR_STATE_PRE_COPY &&
+                      d->mig_state != VFU_MIGR_STATE_STOP_AND_COPY)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (ssize_t)devmig_read(&d->mig, buf, count);
+}
+
+static ssize_t
+dmae_mig_write(vfu_ctx_t *ctx, void *buf, uint64_t count)
+{
+    dmae_t *d = vfu_get_private(ctx);
+    const uint8_t *final;
+    ssize_t n;
+
+    if (d == NULL || d->mig_state != VFU_MIGR_STATE_RESUME) {
+        errno = EINVAL;
+        return -1;
+    }
+    n = devmig_write(&d->mig, buf, count, dmae_mig_check, ctx);
+    if (n < 0) {
+        vfu_log(ctx, LOG_ERR, "dmaengine: migration data refused: %s",
+                d->mig.why != NULL ? d->mig.why : "?");
+        errno = (int)-n;
+        return -1;
+    }
+    final = devmig_take_final(&d->mig);
+    if (final != NULL) {
+        dmae_mig_load(ctx, d, final);
+    }
+    return n;
+}
+
+static const vfu_migration_callbacks_t dmae_mig_cbs = {
+    .version = VFU_MIGR_CALLBACKS_VERS,
+    .transition = dmae_mig_transition,
+    .read_data = dmae_mig_read,
+    .write_data = dmae_mig_write,
+};
+
+/* ------------------------------------------------------------------ */
 /* Model                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -692,6 +1082,7 @@ dmae_destroy(void *state)
         return;
     }
     /* the context is gone by now: its mappings went with it */
+    devmig_fini(&d->mig);
     free(d->bounce[0]);
     free(d->bounce[1]);
     free(d->sg);
@@ -710,14 +1101,17 @@ dmae_create(void)
     d->sg = calloc(DMAE_NR_SG + DMAE_NR_QUEUES, dma_sg_size());
     d->bounce[0] = malloc(DMAE_CHUNK);
     d->bounce[1] = malloc(DMAE_CHUNK);
-    if (d->sg == NULL || d->bounce[0] == NULL || d->bounce[1] == NULL) {
+    d->mig_state = VFU_MIGR_STATE_RUNNING;
+    if (d->sg == NULL || d->bounce[0] == NULL || d->bounce[1] == NULL ||
+        devmig_init(&d->mig, DMAE_MIG_MAGIC, DMAE_MIG_VERSION,
+                    DMAE_MIG_PAYLOAD_SIZE) < 0) {
         dmae_destroy(d);
         return NULL;
     }
     for (i = 0; i < DMAE_NR_QUEUES; i++) {
         d->q[i].ring_sg = dmae_sg(d, DMAE_NR_SG + i);
     }
-    dmae_crc_init(d->crc_table);
+    crc32c_init(d->crc_table);
     return d;
 }
 
@@ -810,6 +1204,9 @@ dmae_setup(vfu_ctx_t *ctx)
         return -1;
     }
     vfu_setup_device_quiesce_cb(ctx, dmae_quiesce_cb);
+    if (vfu_setup_device_migration_callbacks(ctx, &dmae_mig_cbs) < 0) {
+        return -1;
+    }
     return 0;
 }
 

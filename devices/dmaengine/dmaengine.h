@@ -114,6 +114,7 @@
 #define DMAE_Q_INT_CTRL 0x20  /* RW   DMAE_QINT_* */
 #define DMAE_Q_COMPLETED 0x24 /* RO   descriptors completed (wraps) */
 #define DMAE_Q_IRQ_COUNT 0x28 /* RO   completion interrupts signalled */
+#define DMAE_Q_BUDGET 0x2c    /* RW   most descriptors one kick executes */
 
 #define DMAE_QCTRL_ENABLE (1u << 0)
 #define DMAE_QCTRL_RESET (1u << 1) /* write 1: queue reset; reads 0 */
@@ -126,6 +127,20 @@
 /* interrupt after this many completions that ask for one; 0: per doorbell */
 #define DMAE_QINT_COALESCE(n) (((uint32_t)(n) & 0xffu) << 8)
 #define DMAE_QINT_COALESCE_GET(v) (((v) >> 8) & 0xffu)
+
+/*
+ * BUDGET and descriptors in flight.  A kick is a write to TAIL (writing
+ * the value it already has kicks without adding work) or CTRL.ENABLE going
+ * from 0 to 1.  A kick executes descriptors from HEAD towards TAIL, at most
+ * BUDGET of them (0: no limit but the usual ring size minus one), and
+ * returns.  The descriptors it leaves between HEAD and TAIL are *in
+ * flight*: handed to the device, not started; the next kick goes on with
+ * them.  No descriptor is ever half executed between two messages, so
+ * in-flight work is exactly the ring slots [HEAD, TAIL), and it migrates
+ * as HEAD and TAIL: a kick on the destination completes it.  Doorbells
+ * with CTRL.ENABLE clear leave descriptors in flight the same way.
+ */
+#define DMAE_QBUDGET_MASK 0x1fffu /* 0..4096 are meaningful */
 
 /* MSI-X table (16 bytes per vector) and pending bit array, in BAR0. */
 #define DMAE_MSIX_TABLE 0x2000u
@@ -188,5 +203,70 @@ _Static_assert(sizeof(dmae_compl_t) == DMAE_COMPL_SIZE, "record size");
 #define DMAE_ERR_DST_FAULT 0x09   /* destination not mapped / writable */
 #define DMAE_ERR_COMPL_FAULT 0x0a /* record misaligned or not writable */
 #define DMAE_ERR_DMA_IO 0x0b      /* a transfer failed after translation */
+#define DMAE_ERR_MAX DMAE_ERR_DMA_IO
+
+/* ---- migration data -------------------------------------------------- */
+
+/*
+ * Blobs framed as devices/common/devmig.h describes, magic DMAE_MIG_MAGIC
+ * (the bytes "DEMG"), layout version 1.  Payload, little-endian:
+ *
+ *   0x000  u32       CTRL (DMAE_CTRL_MASK bits only)
+ *   0x004  u32       ERR_CODE (0, or error 1..DMAE_ERR_MAX, queue < 4,
+ *                    slot < 4096)
+ *   0x008  u32       ERR_COUNT
+ *   0x00c  u64       ERR_ADDR (0 when ERR_CODE is 0)
+ *   0x014  u32       INT_STATUS (queue bits and DMAE_INT_ERROR only)
+ *   0x018  u32       MSI-X pending bits (vectors 0..4 only)
+ *   0x01c  u8[80]    MSI-X table
+ *   0x06c  4 x 52    queues 0..3, each:
+ *          +0x00 u64 RING base
+ *          +0x08 u32 RING_SIZE (as written)
+ *          +0x0c u32 Q_CTRL (DMAE_QCTRL_ENABLE only)
+ *          +0x10 u32 HEAD
+ *          +0x14 u32 TAIL
+ *          +0x18 u32 DMAE_MIG_Q_* state bits
+ *          +0x1c u32 Q_ERROR (0..DMAE_ERR_MAX; non-zero iff halted)
+ *          +0x20 u32 INT_CTRL (ENABLE and COALESCE bits only)
+ *          +0x24 u32 COMPLETED
+ *          +0x28 u32 IRQ_COUNT
+ *          +0x2c u32 completions waiting for a coalesced interrupt
+ *          +0x30 u32 BUDGET (DMAE_QBUDGET_MASK bits only)
+ *   0x13c  u8[4096]  PCI config space (IDs and capabilities must match)
+ *
+ * A running queue must have a valid ring (power-of-two size in [2, 4096],
+ * 64-byte aligned base, the ring within 64-bit space) and HEAD and TAIL
+ * below its size; any queue has HEAD and TAIL below 4096.
+ */
+#define DMAE_MIG_MAGIC 0x474d4544u /* "DEMG" */
+#define DMAE_MIG_VERSION 1u
+#define DMAE_MIG_Q_RUNNING (1u << 0)
+#define DMAE_MIG_Q_HALTED (1u << 1)
+#define DMAE_MIG_Q_DIRECT (1u << 2) /* ring was mapped: map it again */
+#define DMAE_MIG_OFF_CTRL 0x000u
+#define DMAE_MIG_OFF_ERR_CODE 0x004u
+#define DMAE_MIG_OFF_ERR_COUNT 0x008u
+#define DMAE_MIG_OFF_ERR_ADDR 0x00cu
+#define DMAE_MIG_OFF_INT_STATUS 0x014u
+#define DMAE_MIG_OFF_MSIX_PENDING 0x018u
+#define DMAE_MIG_OFF_MSIX_TABLE 0x01cu
+#define DMAE_MIG_OFF_QUEUES 0x06cu
+#define DMAE_MIG_QUEUE_SIZE 52u
+#define DMAE_MIG_Q_OFF_RING 0x00u
+#define DMAE_MIG_Q_OFF_RING_SIZE 0x08u
+#define DMAE_MIG_Q_OFF_CTRL 0x0cu
+#define DMAE_MIG_Q_OFF_HEAD 0x10u
+#define DMAE_MIG_Q_OFF_TAIL 0x14u
+#define DMAE_MIG_Q_OFF_STATE 0x18u
+#define DMAE_MIG_Q_OFF_ERROR 0x1cu
+#define DMAE_MIG_Q_OFF_INT_CTRL 0x20u
+#define DMAE_MIG_Q_OFF_COMPLETED 0x24u
+#define DMAE_MIG_Q_OFF_IRQ_COUNT 0x28u
+#define DMAE_MIG_Q_OFF_INTR_PENDING 0x2cu
+#define DMAE_MIG_Q_OFF_BUDGET 0x30u
+#define DMAE_MIG_OFF_CONFIG                                                    \
+    (DMAE_MIG_OFF_QUEUES + DMAE_NR_QUEUES * DMAE_MIG_QUEUE_SIZE)
+#define DMAE_MIG_CONFIG_SIZE 4096u
+#define DMAE_MIG_PAYLOAD_SIZE (DMAE_MIG_OFF_CONFIG + DMAE_MIG_CONFIG_SIZE)
 
 #endif /* VFU_DEVICES_DMAENGINE_H */

@@ -18,9 +18,9 @@
  * the first byte moves, so a bad descriptor fails without side effects;
  * a failure in the middle of a move (the client answering a DMA message
  * with an error) is still reported, as DMA_IO or a fault.  Work is bounded:
- * one doorbell processes at most ring size minus one descriptors, and a
- * descriptor moves at most DMAE_CHUNK bytes per step through the bounce
- * buffers.
+ * one kick processes at most BUDGET (and ring size minus one) descriptors,
+ * and a descriptor moves at most DMAE_CHUNK bytes per step through the
+ * bounce buffers.
  */
 
 #include <endian.h>
@@ -29,39 +29,6 @@
 #include <sys/mman.h>
 
 #include "dmaengine/dmaengine_priv.h"
-
-/* Reflected Castagnoli polynomial (0x1EDC6F41 bit-reversed). */
-#define CRC32C_POLY 0x82f63b78u
-
-void
-dmae_crc_init(uint32_t table[256])
-{
-    uint32_t i;
-    int bit;
-
-    for (i = 0; i < 256; i++) {
-        uint32_t c = i;
-
-        for (bit = 0; bit < 8; bit++) {
-            c = (c & 1) ? (c >> 1) ^ CRC32C_POLY : c >> 1;
-        }
-        table[i] = c;
-    }
-}
-
-uint32_t
-dmae_crc32c(const uint32_t table[256], uint32_t crc, const void *buf,
-            size_t len)
-{
-    const uint8_t *p = buf;
-    /* the register runs inverted, so a seed of 0 is the standard start */
-    uint32_t c = ~crc;
-
-    while (len-- > 0) {
-        c = table[(c ^ *p++) & 0xffu] ^ (c >> 8);
-    }
-    return ~c;
-}
 
 /* ------------------------------------------------------------------ */
 /* Guest memory                                                        */
@@ -360,11 +327,11 @@ op_crc32c(vfu_ctx_t *ctx, dmae_t *d, const dmae_desc_t *desc, outcome_t *o)
         }
         view_open(ctx, d, dmae_sg(d, DMAE_SG_SRC), &s);
         if (s.ptr != NULL) {
-            crc = dmae_crc32c(d->crc_table, crc, s.ptr, (size_t)n);
+            crc = crc32c(d->crc_table, crc, s.ptr, (size_t)n);
         } else {
             rc = vfu_sgl_read(ctx, s.sg, 1, d->bounce[0], sgl_flags(d));
             if (rc == 0) {
-                crc = dmae_crc32c(d->crc_table, crc, d->bounce[0], (size_t)n);
+                crc = crc32c(d->crc_table, crc, d->bounce[0], (size_t)n);
             }
         }
         view_close(ctx, &s);
@@ -598,8 +565,8 @@ dmae_ring_check(vfu_ctx_t *ctx, dmae_t *d, const dmae_queue_t *q)
 }
 
 /* Map the whole ring when it sits in one mappable region. */
-static void
-ring_cache(vfu_ctx_t *ctx, dmae_t *d, dmae_queue_t *q)
+void
+dmae_ring_cache(vfu_ctx_t *ctx, dmae_t *d, dmae_queue_t *q)
 {
     uint64_t len = (uint64_t)q->ring_size * DMAE_DESC_SIZE;
 
@@ -663,7 +630,7 @@ static bool
 queue_live(const dmae_t *d, const dmae_queue_t *q, uint32_t size)
 {
     return (d->r.ctrl & DMAE_CTRL_ENABLE) && q->running && !q->halted &&
-           q->ring_size == size;
+           q->ring_size == size && !dmae_frozen(d);
 }
 
 static void
@@ -676,8 +643,11 @@ queue_run(vfu_ctx_t *ctx, dmae_t *d, unsigned int qi)
     if (!queue_live(d, q, size)) {
         return;
     }
-    ring_cache(ctx, d, q);
+    dmae_ring_cache(ctx, d, q);
     budget = size - 1;
+    if (q->budget != 0 && q->budget < budget) {
+        budget = q->budget; /* the rest stays in flight until a kick */
+    }
     while (budget > 0 && queue_live(d, q, size) && q->head != q->tail) {
         uint32_t head = q->head;
         uint32_t n = (q->tail - head) & (size - 1);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/crc32c.h"
+#include "common/devmig.h"
 #include "dmaengine/dmaengine.h"
 #include "vfio-user/libvfio-user.h"
 
@@ -41,6 +43,8 @@ typedef struct dmae_queue {
     uint32_t completed;
     uint32_t irq_count;
     uint32_t intr_pending; /* completions waiting for a coalesced IRQ */
+    uint32_t budget;       /* BUDGET: most descriptors per kick, 0: no limit */
+    bool remap;            /* restored from a ring that was mapped */
     /*
      * The ring seen through a mapping (vfu_sgl_get) while it lies in one
      * mappable DMA region; iov_base is NULL when not cached.  Dropped when
@@ -71,7 +75,21 @@ typedef struct dmae {
     uint8_t descs[DMAE_FETCH_BATCH * DMAE_DESC_SIZE];
     bool busy;         /* a kick is running */
     uint32_t deferred; /* queues to run before the kick returns */
+    vfu_migr_state_t mig_state; /* as the last transition left it */
+    devmig_t mig;
 } dmae_t;
+
+/*
+ * Stopped for migration (STOP, STOP_AND_COPY, RESUMING): nothing runs and
+ * no register changes, so the state sent is the state the device has.
+ */
+static inline bool
+dmae_frozen(const dmae_t *d)
+{
+    return d->mig_state == VFU_MIGR_STATE_STOP ||
+           d->mig_state == VFU_MIGR_STATE_STOP_AND_COPY ||
+           d->mig_state == VFU_MIGR_STATE_RESUME;
+}
 
 /* The scratch sg entry @i (dma_sg_t is opaque: sized at run time). */
 dma_sg_t *
@@ -97,22 +115,11 @@ dmae_ring_uncache(vfu_ctx_t *ctx, dmae_queue_t *q);
 
 /* ---- dmaengine_exec.c ---- */
 
-/** dmae_crc_init - fill the CRC32C (Castagnoli) lookup table. */
-void
-dmae_crc_init(uint32_t table[256]);
-
-/**
- * dmae_crc32c - continue CRC32C @crc (0 to start) over @len bytes: the
- * result of one call over A then one over B equals one call over A||B.
- */
-uint32_t
-dmae_crc32c(const uint32_t table[256], uint32_t crc, const void *buf,
-            size_t len);
-
 /**
  * dmae_queue_kick - process queue @qi's descriptors from HEAD up to TAIL,
- * at most ring size minus one of them; stops (halting the queue) at the
- * first bad one.  Signals completion interrupts as the queue asks.
+ * at most BUDGET (and ring size minus one) of them; stops (halting the
+ * queue) at the first bad one.  Signals completion interrupts as the
+ * queue asks.  Does nothing while the device is stopped for migration.
  */
 void
 dmae_queue_kick(vfu_ctx_t *ctx, dmae_t *d, unsigned int qi);
@@ -123,5 +130,12 @@ dmae_queue_kick(vfu_ctx_t *ctx, dmae_t *d, unsigned int qi);
  */
 uint32_t
 dmae_ring_check(vfu_ctx_t *ctx, dmae_t *d, const dmae_queue_t *q);
+
+/**
+ * dmae_ring_cache - map the ring of @q for direct reads when it lies in
+ * one mappable region and mappings are allowed; otherwise leave it.
+ */
+void
+dmae_ring_cache(vfu_ctx_t *ctx, dmae_t *d, dmae_queue_t *q);
 
 #endif /* VFU_DEVICES_DMAENGINE_PRIV_H */

@@ -51,16 +51,29 @@
  *
  * Reset (DEVICE_RESET, FLR or a lost client) returns every register and
  * counter to zero, so each new client sees the device as after power-on.
+ *
+ * Migration (version 2 callbacks): the registers, the edge counters and
+ * the config space travel in one blob (gpio.h has its layout,
+ * common/devmig.h its framing).  PRE_COPY sends a preview and keeps
+ * running; STOP_AND_COPY sends the final state.  While stopped (STOP,
+ * STOP_AND_COPY, RESUMING) register reads are answered and writes fail
+ * with EBUSY, so the state that was sent is the state the device has.  A
+ * received blob is checked completely (framing, CRC, config identity)
+ * before it replaces anything; a bad one is refused with EINVAL.  A
+ * DEVICE_RESET also ends any migration phase: the server is back in
+ * RUNNING, and so is the device.
  */
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/devmig.h"
 #include "devices.h"
 #include "gpio/gpio.h"
 
-typedef struct gpio {
+/* The registers: what a reset clears and what migration carries. */
+typedef struct gpio_regs {
     uint32_t out;
     uint32_t counter;
     uint32_t irq_enable;
@@ -68,17 +81,24 @@ typedef struct gpio {
     uint32_t irq_count;
     uint32_t scratch;
     uint8_t edges[GPIO_NR_PINS];
+} gpio_regs_t;
+
+typedef struct gpio {
+    gpio_regs_t r;
+    vfu_migr_state_t mig_state; /* as the last transition left it */
+    devmig_t mig;
 } gpio_t;
 
 /* BAR2 is exactly the edge counters */
-_Static_assert(GPIO_BAR2_SIZE == sizeof(((gpio_t *)0)->edges), "BAR2 size");
+_Static_assert(GPIO_BAR2_SIZE == sizeof(((gpio_regs_t *)0)->edges),
+               "BAR2 size");
 
 static uint32_t
 gpio_inputs(const gpio_t *g)
 {
-    uint32_t loop = (g->out << 16) | (g->out >> 16);
+    uint32_t loop = (g->r.out << 16) | (g->r.out >> 16);
 
-    return loop ^ (g->counter & 0xffu);
+    return loop ^ (g->r.counter & 0xffu);
 }
 
 /* Keep the PCI status register's interrupt bit in step with IRQ_STATUS. */
@@ -88,7 +108,7 @@ gpio_sync_intx_status(vfu_ctx_t *ctx, const gpio_t *g)
     vfu_pci_config_space_t *cfg = vfu_pci_get_config_space(ctx);
 
     if (cfg != NULL) {
-        cfg->hdr.sts.is = g->irq_status != 0;
+        cfg->hdr.sts.is = g->r.irq_status != 0;
     }
 }
 
@@ -101,7 +121,7 @@ gpio_signal(vfu_ctx_t *ctx, gpio_t *g)
     if (cfg != NULL && cfg->hdr.cmd.id) {
         return; /* the guest disabled INTx: status only */
     }
-    g->irq_count++;
+    g->r.irq_count++;
     /*
      * ENOENT (no eventfd) and EINVAL (INTx not enabled by the client) are
      * normal for a client that does not care about interrupts.
@@ -116,20 +136,20 @@ static void
 gpio_write_outputs(vfu_ctx_t *ctx, gpio_t *g, uint32_t out)
 {
     uint32_t before = gpio_inputs(g);
-    uint32_t rising = out & ~g->out;
+    uint32_t rising = out & ~g->r.out;
     uint32_t changed;
     unsigned int pin;
 
     for (pin = 0; pin < GPIO_NR_PINS; pin++) {
         if (rising & (1u << pin)) {
-            g->edges[pin]++;
+            g->r.edges[pin]++;
         }
     }
-    g->out = out;
-    g->counter++;
-    changed = (before ^ gpio_inputs(g)) & g->irq_enable;
+    g->r.out = out;
+    g->r.counter++;
+    changed = (before ^ gpio_inputs(g)) & g->r.irq_enable;
     if (changed != 0) {
-        g->irq_status |= changed;
+        g->r.irq_status |= changed;
         gpio_signal(ctx, g);
     }
 }
@@ -145,19 +165,19 @@ gpio_reg_read(const gpio_t *g, uint32_t reg)
     case GPIO_REG_PINS:
         return GPIO_PINS_VALUE;
     case GPIO_REG_OUT:
-        return g->out;
+        return g->r.out;
     case GPIO_REG_IN:
         return gpio_inputs(g);
     case GPIO_REG_COUNTER:
-        return g->counter;
+        return g->r.counter;
     case GPIO_REG_IRQ_ENABLE:
-        return g->irq_enable;
+        return g->r.irq_enable;
     case GPIO_REG_IRQ_STATUS:
-        return g->irq_status;
+        return g->r.irq_status;
     case GPIO_REG_IRQ_COUNT:
-        return g->irq_count;
+        return g->r.irq_count;
     case GPIO_REG_SCRATCH:
-        return g->scratch;
+        return g->r.scratch;
     default:
         return 0; /* OUT_SET, OUT_CLR and holes */
     }
@@ -170,27 +190,50 @@ gpio_reg_write(vfu_ctx_t *ctx, gpio_t *g, uint32_t reg, uint32_t val,
 {
     switch (reg) {
     case GPIO_REG_OUT:
-        gpio_write_outputs(ctx, g, (g->out & ~mask) | (val & mask));
+        gpio_write_outputs(ctx, g, (g->r.out & ~mask) | (val & mask));
         break;
     case GPIO_REG_OUT_SET:
-        gpio_write_outputs(ctx, g, g->out | val);
+        gpio_write_outputs(ctx, g, g->r.out | val);
         break;
     case GPIO_REG_OUT_CLR:
-        gpio_write_outputs(ctx, g, g->out & ~val);
+        gpio_write_outputs(ctx, g, g->r.out & ~val);
         break;
     case GPIO_REG_IRQ_ENABLE:
-        g->irq_enable = (g->irq_enable & ~mask) | (val & mask);
+        g->r.irq_enable = (g->r.irq_enable & ~mask) | (val & mask);
         break;
     case GPIO_REG_IRQ_STATUS:
-        g->irq_status &= ~val;
+        g->r.irq_status &= ~val;
         gpio_sync_intx_status(ctx, g);
         break;
     case GPIO_REG_SCRATCH:
-        g->scratch = (g->scratch & ~mask) | (val & mask);
+        g->r.scratch = (g->r.scratch & ~mask) | (val & mask);
         break;
     default:
         break; /* read-only registers and holes ignore writes */
     }
+}
+
+/*
+ * Stopped for migration (STOP, STOP_COPY, RESUMING): the device state must
+ * not change, so register writes are refused; reads are answered.
+ */
+static bool
+gpio_frozen(const gpio_t *g)
+{
+    return g->mig_state == VFU_MIGR_STATE_STOP ||
+           g->mig_state == VFU_MIGR_STATE_STOP_AND_COPY ||
+           g->mig_state == VFU_MIGR_STATE_RESUME;
+}
+
+static bool
+gpio_write_refused(vfu_ctx_t *ctx, const gpio_t *g, bool is_write)
+{
+    if (!is_write || !gpio_frozen(g)) {
+        return false;
+    }
+    vfu_log(ctx, LOG_INFO, "gpio: register write while stopped: refused");
+    errno = EBUSY;
+    return true;
 }
 
 static bool
@@ -212,6 +255,9 @@ gpio_bar0_access(vfu_ctx_t *ctx, char *buf, size_t count, loff_t offset,
     if (g == NULL || buf == NULL ||
         !gpio_access_ok(count, offset, GPIO_BAR0_SIZE)) {
         errno = EINVAL;
+        return -1;
+    }
+    if (gpio_write_refused(ctx, g, is_write)) {
         return -1;
     }
     /* Split the access at register boundaries; each piece is byte-masked. */
@@ -254,10 +300,13 @@ gpio_bar2_access(vfu_ctx_t *ctx, char *buf, size_t count, loff_t offset,
         errno = EINVAL;
         return -1;
     }
+    if (gpio_write_refused(ctx, g, is_write)) {
+        return -1;
+    }
     if (is_write) {
-        memcpy(&g->edges[offset], buf, count);
+        memcpy(&g->r.edges[offset], buf, count);
     } else {
-        memcpy(buf, &g->edges[offset], count);
+        memcpy(buf, &g->r.edges[offset], count);
     }
     return (ssize_t)count;
 }
@@ -272,21 +321,207 @@ gpio_reset(vfu_ctx_t *ctx, vfu_reset_type_t type)
         return -1;
     }
     vfu_log(ctx, LOG_DEBUG, "gpio: reset (type %d)", (int)type);
-    memset(g, 0, sizeof(*g));
+    memset(&g->r, 0, sizeof(g->r));
     gpio_sync_intx_status(ctx, g);
+    if (type == VFU_RESET_DEVICE) {
+        /*
+         * The server puts the migration state back to RUNNING after a
+         * DEVICE_RESET (how a RESUMING session is abandoned), with no
+         * transition call: follow it.
+         */
+        g->mig_state = VFU_MIGR_STATE_RUNNING;
+        devmig_out_reset(&g->mig);
+        devmig_in_reset(&g->mig);
+    }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Migration                                                           */
+/* ------------------------------------------------------------------ */
+
+static size_t
+gpio_mig_save(void *arg, uint8_t *payload)
+{
+    vfu_ctx_t *ctx = arg;
+    const gpio_t *g = vfu_get_private(ctx);
+    const void *cfg = vfu_pci_get_config_space(ctx);
+    uint8_t *p = payload;
+
+    if (cfg == NULL) {
+        return 0;
+    }
+    devmig_put32(&p, g->r.out);
+    devmig_put32(&p, g->r.counter);
+    devmig_put32(&p, g->r.irq_enable);
+    devmig_put32(&p, g->r.irq_status);
+    devmig_put32(&p, g->r.irq_count);
+    devmig_put32(&p, g->r.scratch);
+    devmig_put_bytes(&p, g->r.edges, sizeof(g->r.edges));
+    devmig_put_bytes(&p, cfg, GPIO_MIG_CONFIG_SIZE);
+    return (size_t)(p - payload);
+}
+
+/* Every register value is one the device can have: only config to check. */
+static int
+gpio_mig_check(void *arg, const uint8_t *payload)
+{
+    vfu_ctx_t *ctx = arg;
+    const char *why = NULL;
+
+    if (devmig_cfg_check(ctx, payload + GPIO_MIG_OFF_CONFIG,
+                         GPIO_MIG_CONFIG_SIZE, &why) < 0) {
+        vfu_log(ctx, LOG_ERR, "gpio: migration data: %s", why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void
+gpio_mig_load(vfu_ctx_t *ctx, gpio_t *g, const uint8_t *payload)
+{
+    const uint8_t *p = payload;
+
+    g->r.out = devmig_get32(&p);
+    g->r.counter = devmig_get32(&p);
+    g->r.irq_enable = devmig_get32(&p);
+    g->r.irq_status = devmig_get32(&p);
+    g->r.irq_count = devmig_get32(&p);
+    g->r.scratch = devmig_get32(&p);
+    devmig_get_bytes(&p, g->r.edges, sizeof(g->r.edges));
+    devmig_cfg_load(ctx, p, GPIO_MIG_CONFIG_SIZE);
+    gpio_sync_intx_status(ctx, g);
+    vfu_log(ctx, LOG_DEBUG, "gpio: state restored");
+}
+
+/*
+ * PRE_COPY offers a preview of the state (the device keeps running, so it
+ * may change); STOP_AND_COPY the final state.  Leaving RESUMING fails
+ * while the data received is incomplete: half a blob, or no final blob
+ * after some data, or a refused blob not followed by a good final one.
+ */
+static int
+gpio_mig_transition(vfu_ctx_t *ctx, vfu_migr_state_t state)
+{
+    gpio_t *g = vfu_get_private(ctx);
+    int rc = 0;
+
+    if (g == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    switch (state) {
+    case VFU_MIGR_STATE_RUNNING:
+        devmig_out_reset(&g->mig);
+        break;
+    case VFU_MIGR_STATE_PRE_COPY:
+        rc = devmig_emit(&g->mig, false, gpio_mig_save, ctx);
+        break;
+    case VFU_MIGR_STATE_STOP_AND_COPY:
+        rc = devmig_emit(&g->mig, true, gpio_mig_save, ctx);
+        break;
+    case VFU_MIGR_STATE_STOP:
+        if (g->mig_state == VFU_MIGR_STATE_RESUME &&
+            !devmig_in_complete(&g->mig)) {
+            vfu_log(ctx, LOG_ERR, "gpio: migration data incomplete");
+            rc = -EINVAL;
+            break;
+        }
+        devmig_out_reset(&g->mig);
+        break;
+    case VFU_MIGR_STATE_RESUME:
+        devmig_in_reset(&g->mig);
+        break;
+    default:
+        rc = -EINVAL;
+        break;
+    }
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    vfu_log(ctx, LOG_DEBUG, "gpio: migration state %d -> %d",
+            (int)g->mig_state, (int)state);
+    g->mig_state = state;
+    return 0;
+}
+
+static ssize_t
+gpio_mig_read(vfu_ctx_t *ctx, void *buf, uint64_t count)
+{
+    gpio_t *g = vfu_get_private(ctx);
+
+    if (g == NULL || (g->mig_state != VFU_MIGR_STATE_PRE_COPY &&
+                      g->mig_state != VFU_MIGR_STATE_STOP_AND_COPY)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (ssize_t)devmig_read(&g->mig, buf, count);
+}
+
+static ssize_t
+gpio_mig_write(vfu_ctx_t *ctx, void *buf, uint64_t count)
+{
+    gpio_t *g = vfu_get_private(ctx);
+    const uint8_t *final;
+    ssize_t n;
+
+    if (g == NULL || g->mig_state != VFU_MIGR_STATE_RESUME) {
+        errno = EINVAL;
+        return -1;
+    }
+    n = devmig_write(&g->mig, buf, count, gpio_mig_check, ctx);
+    if (n < 0) {
+        vfu_log(ctx, LOG_ERR, "gpio: migration data refused: %s",
+                g->mig.why != NULL ? g->mig.why : "?");
+        errno = (int)-n;
+        return -1;
+    }
+    final = devmig_take_final(&g->mig);
+    if (final != NULL) {
+        gpio_mig_load(ctx, g, final);
+    }
+    return n;
+}
+
+static const vfu_migration_callbacks_t gpio_mig_cbs = {
+    .version = VFU_MIGR_CALLBACKS_VERS,
+    .transition = gpio_mig_transition,
+    .read_data = gpio_mig_read,
+    .write_data = gpio_mig_write,
+};
+
+/* ------------------------------------------------------------------ */
+/* Model                                                               */
+/* ------------------------------------------------------------------ */
+
+static void
+gpio_destroy(void *state)
+{
+    gpio_t *g = state;
+
+    if (g == NULL) {
+        return;
+    }
+    devmig_fini(&g->mig);
+    free(g);
 }
 
 static void *
 gpio_create(void)
 {
-    return calloc(1, sizeof(gpio_t));
-}
+    gpio_t *g = calloc(1, sizeof(*g));
 
-static void
-gpio_destroy(void *state)
-{
-    free(state);
+    if (g == NULL) {
+        return NULL;
+    }
+    g->mig_state = VFU_MIGR_STATE_RUNNING;
+    if (devmig_init(&g->mig, GPIO_MIG_MAGIC, GPIO_MIG_VERSION,
+                    GPIO_MIG_PAYLOAD_SIZE) < 0) {
+        gpio_destroy(g);
+        return NULL;
+    }
+    return g;
 }
 
 static int
@@ -358,6 +593,9 @@ gpio_setup(vfu_ctx_t *ctx)
         return -1;
     }
     if (vfu_setup_device_reset_cb(ctx, gpio_reset) < 0) {
+        return -1;
+    }
+    if (vfu_setup_device_migration_callbacks(ctx, &gpio_mig_cbs) < 0) {
         return -1;
     }
     return 0;

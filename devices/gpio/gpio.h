@@ -47,4 +47,36 @@
 /* BAR2: 32-byte I/O BAR, one 8-bit rising-edge counter per output pin. */
 #define GPIO_BAR2_SIZE 32u
 
+/*
+ * Migration data: blobs framed as devices/common/devmig.h describes, with
+ * magic GPIO_MIG_MAGIC (the bytes "GPMG") and layout version 1.  The
+ * payload, little-endian at fixed offsets:
+ *
+ *   0x000  u32       OUT
+ *   0x004  u32       COUNTER
+ *   0x008  u32       IRQ_ENABLE
+ *   0x00c  u32       IRQ_STATUS
+ *   0x010  u32       IRQ_COUNT
+ *   0x014  u32       SCRATCH
+ *   0x018  u8[32]    BAR2 edge counters, pin 0 first
+ *   0x038  u8[256]   PCI config space (COMMAND, BARs, PM state... are the
+ *                    guest's; IDs and capabilities must match the
+ *                    destination's)
+ *
+ * Every register value is valid for the device, so the checks on a
+ * received blob are its framing, its CRC and the config space identity.
+ */
+#define GPIO_MIG_MAGIC 0x474d5047u /* "GPMG" */
+#define GPIO_MIG_VERSION 1u
+#define GPIO_MIG_OFF_OUT 0x000u
+#define GPIO_MIG_OFF_COUNTER 0x004u
+#define GPIO_MIG_OFF_IRQ_ENABLE 0x008u
+#define GPIO_MIG_OFF_IRQ_STATUS 0x00cu
+#define GPIO_MIG_OFF_IRQ_COUNT 0x010u
+#define GPIO_MIG_OFF_SCRATCH 0x014u
+#define GPIO_MIG_OFF_EDGES 0x018u
+#define GPIO_MIG_OFF_CONFIG 0x038u
+#define GPIO_MIG_CONFIG_SIZE 256u
+#define GPIO_MIG_PAYLOAD_SIZE (GPIO_MIG_OFF_CONFIG + GPIO_MIG_CONFIG_SIZE)
+
 #endif /* VFU_DEVICES_GPIO_H */

@@ -332,6 +332,131 @@ vmm_irq_count(vmm_t *vmm, uint32_t index, uint32_t vector, bool take,
 int
 vmm_irq_wait(vmm_t *vmm, uint32_t index, uint32_t vector, int timeout_ms);
 
+/* ---- migration (VFIO migration v2 over DEVICE_FEATURE / MIG_DATA_*) ---- */
+
+/*
+ * A reply the spec does not allow (a state outside the enum, a GET without
+ * its data, a bitmap for another range or of the wrong size, a page size
+ * that is no power of two) makes these calls fail with -EPROTO; a server's
+ * error reply gives its errno.
+ */
+
+/** vmm_mig_features - DEVICE_FEATURE(MIGRATION) GET: VFIO_MIGRATION_* flags. */
+int
+vmm_mig_features(vmm_t *vmm, uint64_t *flags);
+
+/** vmm_mig_get_state - the device state (VFIO_USER_DEVICE_STATE_*). */
+int
+vmm_mig_get_state(vmm_t *vmm, uint32_t *state);
+
+/**
+ * vmm_mig_set_state - one DEVICE_FEATURE(MIG_DEVICE_STATE) SET: the server
+ * walks the arc (or refuses it).  No intermediate states are added, and
+ * any value is sent as it is (the server refuses what the spec does not
+ * allow).
+ */
+int
+vmm_mig_set_state(vmm_t *vmm, uint32_t state);
+
+/**
+ * vmm_mig_read - MIG_DATA_READ of up to @len bytes (at most the negotiated
+ * max_data_xfer_size) into @buf; *@got is what the device gave (0: no
+ * more data in this phase; less than asked may or may not be the end).
+ */
+int
+vmm_mig_read(vmm_t *vmm, void *buf, size_t len, size_t *got);
+
+/** vmm_mig_write - MIG_DATA_WRITE of @len bytes, split by the transfer size. */
+int
+vmm_mig_write(vmm_t *vmm, const void *buf, size_t len);
+
+/*
+ * Dirty page logging over the given guest ranges (NULL/0: all guest
+ * memory).  @pgsize must be a power of two (-EINVAL); the server may log
+ * at a larger one (ours raises it to the negotiated page size).  Only
+ * memory the server maps (fd-backed) is logged: writes to VMM_MEM_NOFD
+ * memory arrive as DMA_WRITE messages, which vmm_migrate() notes itself.
+ */
+typedef struct vmm_range {
+    uint64_t gpa, size;
+} vmm_range_t;
+
+int
+vmm_dirty_start(vmm_t *vmm, uint64_t pgsize, const vmm_range_t *ranges,
+                size_t nr_ranges);
+int
+vmm_dirty_stop(vmm_t *vmm);
+
+/**
+ * vmm_dirty_report - DMA_LOGGING_REPORT for [@gpa, +@size): one bit per
+ * @pgsize page in @bitmap (at least DIV_ROUND_UP(size/pgsize, 8) bytes,
+ * @bitmap_size says how many); reading clears the device's log.  The
+ * server sends whole 64-bit words (libvfio-user, and we, also report and
+ * clear bits past @size inside the last word): the caller gets as many
+ * bytes as @bitmap_size holds, the rest of @bitmap zeroed.
+ */
+int
+vmm_dirty_report(vmm_t *vmm, uint64_t gpa, uint64_t size, uint64_t pgsize,
+                 uint8_t *bitmap, size_t bitmap_size);
+
+typedef struct vmm_migr_opts {
+    uint32_t max_precopy_iters; /* bound on PRE_COPY rounds; default 16 */
+    bool no_precopy;            /* go straight to STOP_COPY */
+    bool no_dirty_log;          /* do not use DMA logging */
+} vmm_migr_opts_t;
+
+typedef struct vmm_migr_stats {
+    uint32_t precopy_iters;
+    uint64_t precopy_bytes, stopcopy_bytes; /* device data moved */
+    uint64_t dirty_pages;                   /* pages reported dirty */
+    uint64_t guest_bytes;                   /* guest memory carried */
+} vmm_migr_stats_t;
+
+/**
+ * vmm_migrate - live-migrate the device behind @src to the (negotiated,
+ * freshly attached) device behind @dst: dirty logging on, RUNNING ->
+ * PRE_COPY (iterate while data or dirty pages remain, bounded) ->
+ * STOP_COPY -> drain; @dst: RESUMING -> write the data -> STOP; guest
+ * memory (every region @src mapped, with its contents and flags) is
+ * recreated and mapped on @dst; interrupts enabled on @src are enabled on
+ * @dst; then @dst -> RUNNING and @src left in STOP.  On failure @src is
+ * returned to RUNNING when possible.  @opts and @stats may be NULL.
+ *
+ * Both devices must be RUNNING and report VFIO_MIGRATION_STOP_COPY
+ * (-EINVAL, -ENOTSUP otherwise); @dst must not have memory where @src's
+ * goes (-EEXIST; an identical region is reused).  Guest memory is copied
+ * once, then pages written since are copied again after each PRE_COPY
+ * round and after the device stopped: pages in the server's DMA log and
+ * pages written by the DMA_WRITEs (and local writes) the client served.
+ * Without DMA logging (opts, or a server that refuses it) everything is
+ * copied again once the device stopped.  Trigger counts of @src's
+ * vectors not yet taken move to the same vectors of @dst.  A failure
+ * undoes what was done to @dst: a RESUMING @dst is reset (DEVICE_RESET
+ * returns it to RUNNING), its new interrupts disabled and new memory
+ * unmapped.  At most 256 MiB of device data (-E2BIG).
+ */
+int
+vmm_migrate(vmm_t *src, vmm_t *dst, const vmm_migr_opts_t *opts,
+            vmm_migr_stats_t *stats);
+
+/**
+ * vmm_save - stop the device (STOP_COPY), write its migration data and the
+ * guest memory to @path (a versioned file with checksums), leave the
+ * device in STOP.  vmm_restore - map the saved guest memory on @dst,
+ * RESUMING, write the data, RUNNING.  A truncated or corrupted file gives
+ * -EINVAL (-EBADMSG for a bad checksum) and changes nothing on @dst.
+ *
+ * The file format (little-endian, CRC32C per section) is described in
+ * client/vmm_snap.c; only non-zero guest pages are stored.  vmm_save()
+ * also takes a device already in STOP.  vmm_restore() wants @dst RUNNING
+ * and without memory where the saved regions go (-EEXIST); if the device
+ * refuses the data, what was done is undone as in vmm_migrate().
+ */
+int
+vmm_save(vmm_t *src, const char *path);
+int
+vmm_restore(vmm_t *dst, const char *path);
+
 /* ---- raw messages, for protocol and negative tests ---- */
 
 typedef struct vmm_reply {
