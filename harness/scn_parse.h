@@ -140,6 +140,13 @@ scn_parse_irq(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s);
 int
 scn_parse_expect(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s);
 
+/* ---- scn_parse_mig.c ---- */
+
+/* migrate, snapshot, restore and dirty (@kw is consumed). */
+int
+scn_parse_mig(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s,
+              const scn_tok_t *kw);
+
 /* ---- scn_parse_head.c ---- */
 
 /* The source text of tokens [from, n) joined by single spaces. */

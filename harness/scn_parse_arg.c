@@ -92,6 +92,7 @@ static const char *const caps_fields[] = {
 static const char *const cap_fields[] = {"offset", NULL};
 static const char *const dma_fields[] = {
     "reads", "writes", "read_bytes", "write_bytes", "errors", NULL};
+static const char *const mig_fields[] = {"state", "flags", NULL};
 
 static const char *const *
 fields_of(int obj)
@@ -107,6 +108,8 @@ fields_of(int obj)
         return caps_fields;
     case SCN_OBJ_DMA:
         return dma_fields;
+    case SCN_OBJ_MIG:
+        return mig_fields;
     case SCN_OBJ_CAP:
     case SCN_OBJ_EXTCAP:
         return cap_fields;

@@ -286,20 +286,34 @@ scn_parse_info(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s, bool require)
             break;
         }
     }
+    if (obj > SCN_OBJ_OWN_TARGET) {
+        /* the migration objects come last: not found is past them */
+        obj = scn_accept(c, "mig") != NULL ? SCN_OBJ_MIG
+            : scn_accept(c, "new-instance") != NULL ? SCN_OBJ_NEW_INSTANCE
+                                                    : SCN_OBJ_NEW_INSTANCE + 1;
+    }
+    if (obj == SCN_OBJ_NEW_INSTANCE) {
+        if (!require) {
+            return scn_perr(p, &c->t[c->i - 1], "'new-instance' only after "
+                                                "require");
+        }
+        s->obj = (uint16_t)obj;
+        return scn_end(p, c);
+    }
     if (obj <= SCN_OBJ_OWN_TARGET && !require && obj > SCN_OBJ_EXTCAP) {
         return scn_perr(p, &c->t[c->i - 1], "'%s' only after require",
                         objs[obj]);
     }
-    if (obj > SCN_OBJ_OWN_TARGET) {
+    if (obj > SCN_OBJ_MIG) {
         return scn_expected(p, c, require
                                       ? "device, region, irq, caps, dma, "
-                                        "cap, extcap, inproc, socket or "
-                                        "own-target"
+                                        "cap, extcap, mig, inproc, socket, "
+                                        "own-target or new-instance"
                                       : "device, region, irq, caps, dma, "
-                                        "cap or extcap");
+                                        "cap, extcap or mig");
     }
     s->obj = (uint16_t)obj;
-    if (obj >= SCN_OBJ_INPROC) {
+    if (obj >= SCN_OBJ_INPROC && obj <= SCN_OBJ_OWN_TARGET) {
         return scn_end(p, c);
     }
     if (obj == SCN_OBJ_REGION) {
@@ -316,7 +330,8 @@ scn_parse_info(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s, bool require)
     }
     ft = scn_peek(c);
     if (!require && obj != SCN_OBJ_DEVICE && obj != SCN_OBJ_CAPS &&
-        obj != SCN_OBJ_DMA && ft != NULL && !ft->quoted && strcmp(ft->text, "error") == 0) {
+        obj != SCN_OBJ_DMA && obj != SCN_OBJ_MIG && ft != NULL &&
+        !ft->quoted && strcmp(ft->text, "error") == 0) {
         s->field = UINT16_MAX;
         return scn_only_error(p, c, s);
     }
@@ -329,6 +344,8 @@ scn_parse_info(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s, bool require)
                                         "areas, type, subtype)"
                                   : obj == SCN_OBJ_IRQ
                                       ? "a field (count, flags)"
+                                  : obj == SCN_OBJ_MIG
+                                      ? "a field (state, flags)"
                                   : obj >= SCN_OBJ_CAP
                                       ? "a field (offset)"
                                   : obj == SCN_OBJ_CAPS

@@ -2,7 +2,7 @@
 /*
  * scn_parse_stmt.c - one scenario statement from its tokens: dispatch on
  * the keyword; raw messages, variables, flow and the other statements
- * (docs/scenarios.md 5.6 to 5.10); the header and the device statements
+ * (docs/scenarios.md 5.6 to 5.9); the header and the device statements
  * are in scn_parse_head.c and scn_parse_dev.c.
  */
 
@@ -178,8 +178,7 @@ parse_misc(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s,
     }
     if (strcmp(k, "migrate") == 0 || strcmp(k, "snapshot") == 0 ||
         strcmp(k, "restore") == 0 || strcmp(k, "dirty") == 0) {
-        return scn_perr(p, kw, "'%s' is not supported yet (reserved for "
-                               "migration)", k);
+        return scn_parse_mig(p, c, s, kw);
     }
     if (strcmp(k, "include") == 0) {
         return scn_perr(p, kw, "include must stand on its own line");

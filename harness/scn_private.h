@@ -14,10 +14,13 @@
  *   scn_parse_arg.c   shared argument forms: values, selectors, errnos,
  *                     checks and replies
  *   scn_parse_items.c byte items and fds
+ *   scn_parse_mig.c   migrate, snapshot, restore, dirty
  *   scn_run.c         running a script: dispatch, checks, failure reports
  *   scn_run_dev.c     discovery, region access, interrupts
  *   scn_run_io.c      statements that move bytes: raw, send, recv, mem
- *   scn_target.c      opening the target: in-process, socket, spawn
+ *   scn_run_mig.c     migration statements
+ *   scn_target.c      opening the target: in-process, socket, spawn;
+ *                     fresh instances for migrate and restore
  *   scn_report.c      human, TAP and JUnit XML reporters; file collection
  */
 #ifndef VFU_HARNESS_SCN_PRIVATE_H
@@ -48,6 +51,8 @@
 #define SCN_MAX_ERRS 16u
 #define SCN_MAX_DURATION_MS 3600000u
 #define SCN_MAX_MEMFD (1ull << 30)
+#define SCN_MAX_MIG_ITERS 1000u
+#define SCN_MAX_DIRTY_PAGES (1ull << 24) /* per dirty pages range */
 
 /* ---- tokens ---- */
 
@@ -204,6 +209,12 @@ enum scn_kind {
     SCN_S_SEND,
     SCN_S_RECV,
     SCN_S_REPEAT,
+    SCN_S_MIGRATE,
+    SCN_S_SNAPSHOT,
+    SCN_S_RESTORE,
+    SCN_S_DIRTY_START,
+    SCN_S_DIRTY_STOP,
+    SCN_S_DIRTY_PAGES,
 };
 
 /* info/require objects */
@@ -218,6 +229,8 @@ enum scn_obj {
     SCN_OBJ_INPROC,
     SCN_OBJ_SOCKET,
     SCN_OBJ_OWN_TARGET,
+    SCN_OBJ_MIG,       /* migration state and features */
+    SCN_OBJ_NEW_INSTANCE, /* require: migrate/restore can open another */
 };
 
 typedef struct scn_loc {
@@ -255,6 +268,8 @@ struct scn_stmt {
 #define SCN_F_COUNT (1u << 1)  /* expect irq: count given */
 #define SCN_F_WITHIN (1u << 2) /* expect irq: within given */
 #define SCN_F_VECTOR (1u << 3) /* expect no irq: a vector given */
+#define SCN_F_NOPRECOPY (1u << 4) /* migrate noprecopy */
+#define SCN_F_NODIRTY (1u << 5)   /* migrate nodirty */
 
 typedef struct scn_file {
     char *path;

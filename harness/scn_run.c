@@ -464,7 +464,15 @@ exec_stmt(scn_runner_t *r, const scn_stmt_t *s)
         rc = scn_check_rc(r, s, vmm_reset(r->vmm));
         return rc == 2 ? SCN_GO : rc;
     case SCN_S_RECONNECT:
+        r->dirty_pgsize = 0;
         return scn_target_reconnect(r, s);
+    case SCN_S_MIGRATE:
+    case SCN_S_SNAPSHOT:
+    case SCN_S_RESTORE:
+    case SCN_S_DIRTY_START:
+    case SCN_S_DIRTY_STOP:
+    case SCN_S_DIRTY_PAGES:
+        return scn_exec_mig(r, s);
     case SCN_S_POLL:
         rc = vmm_poll(r->vmm, (int)s->a[0].k);
         if (rc < 0) {

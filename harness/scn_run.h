@@ -56,6 +56,8 @@ typedef struct scn_runner {
     vmm_t *vmm;
     vmm_opts_t vopts;
     int connect_timeout_ms;
+    unsigned gen;          /* instances opened so far minus one */
+    uint64_t dirty_pgsize; /* dirty start's page size, 0 when not logging */
 
     /* execution */
     uint64_t vars[SCN_MAX_VARS];
@@ -175,7 +177,47 @@ scn_exec_recv(scn_runner_t *r, const scn_stmt_t *s);
 int
 scn_exec_mem(scn_runner_t *r, const scn_stmt_t *s);
 
+/* ---- scn_run_mig.c ---- */
+
+/* migrate, snapshot, restore, dirty */
+int
+scn_exec_mig(scn_runner_t *r, const scn_stmt_t *s);
+
 /* ---- scn_target.c ---- */
+
+/* One instance of the target, set aside while a fresh one is opened. */
+typedef struct scn_inst {
+    vmm_t *vmm;
+    vfu_device_t dev;
+    bool have_dev;
+    pid_t pid;
+    char sock[300];
+    char errlog[300];
+} scn_inst_t;
+
+/*
+ * Move the current instance into @old and open a fresh one of the same
+ * target (a device: a new instance of the model; spawn: the command again
+ * with a new {sock}) as the current.  SCN_GO, or SCN_STOP with @s failed
+ * and the old instance current again.
+ */
+int
+scn_target_fresh(scn_runner_t *r, const scn_stmt_t *s, scn_inst_t *old);
+
+/* Close the instance @i (connection, device, spawned server). */
+void
+scn_target_drop(scn_runner_t *r, scn_inst_t *i);
+
+/* Close the current instance and make @old current again. */
+void
+scn_target_back(scn_runner_t *r, scn_inst_t *old);
+
+/*
+ * The run's private temporary directory, created when first needed:
+ * 0, or a negative errno.
+ */
+int
+scn_target_tmpdir(scn_runner_t *r);
 
 /* Open the target and connect; SCN_GO, or SCN_STOP with the failure. */
 int

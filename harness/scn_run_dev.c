@@ -120,6 +120,15 @@ info_value(scn_runner_t *r, const scn_stmt_t *s, uint32_t idx, uint64_t *v)
         default: *v = st.dma_errors; break;
         }
         return 0;
+    case SCN_OBJ_MIG:
+        if (s->field == 0) {
+            uint32_t state = 0;
+
+            rc = vmm_mig_get_state(r->vmm, &state);
+            *v = state;
+            return rc;
+        }
+        return vmm_mig_features(r->vmm, v);
     default:
         return -EINVAL;
     }
@@ -141,6 +150,12 @@ scn_exec_info(scn_runner_t *r, const scn_stmt_t *s)
                             inproc ? "in-process" : "a socket");
         }
         return SCN_GO;
+    }
+    if (s->obj == SCN_OBJ_NEW_INSTANCE) {
+        return r->kind == SCN_TARGET_DEVICE || r->kind == SCN_TARGET_SPAWN
+                   ? SCN_GO
+                   : scn_skip(r, s, "the target cannot be started again "
+                                    "(a server on a socket)");
     }
     if (s->obj == SCN_OBJ_OWN_TARGET) {
         return r->overridden ? scn_skip(r, s, "the target was overridden")

@@ -3,10 +3,11 @@
  * scn_target.c - the device a scenario talks to: a built-in model in this
  * process, a server on a UNIX socket, or a server spawned for the run in
  * its own process group (killed at the end, its stderr kept for failure
- * reports).
+ * reports); fresh instances of the same target for migrate and restore.
  */
 
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -87,6 +88,29 @@ expand(scn_runner_t *r, const char *in)
     return b.s != NULL ? b.s : strdup("");
 }
 
+/* Remove the run's private directory and what the run left in it. */
+static void
+remove_tmpdir(const char *path)
+{
+    char file[600];
+    struct dirent *e;
+    DIR *d = opendir(path);
+
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+                continue;
+            }
+            if (snprintf(file, sizeof(file), "%s/%s", path, e->d_name) <
+                (int)sizeof(file)) {
+                unlink(file);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
 /* ------------------------------------------------------------------ */
 /* Spawned servers                                                     */
 /* ------------------------------------------------------------------ */
@@ -138,14 +162,14 @@ scn_target_stderr_tail(scn_runner_t *r, scn_sbuf_t *b)
     }
 }
 
-static int
-spawn_server(scn_runner_t *r, const char *cmdline)
+int
+scn_target_tmpdir(scn_runner_t *r)
 {
     const char *tmp = getenv("TMPDIR");
-    char *cmd;
-    int errfd, nullfd;
-    pid_t pid;
 
+    if (r->tmpdir[0] != '\0') {
+        return 0;
+    }
     if (tmp == NULL || tmp[0] == '\0') {
         tmp = "/tmp";
     }
@@ -154,15 +178,36 @@ spawn_server(scn_runner_t *r, const char *cmdline)
         int e = errno;
 
         r->tmpdir[0] = '\0';
-        return scn_fail_target(r, "cannot create a temporary directory: %s",
-                               strerror(e));
+        return -e;
     }
-    snprintf(r->sock, sizeof(r->sock), "%s/sock", r->tmpdir);
+    return 0;
+}
+
+static int
+spawn_server(scn_runner_t *r, const char *cmdline)
+{
+    char *cmd;
+    int errfd, nullfd, rc;
+    pid_t pid;
+
+    rc = scn_target_tmpdir(r);
+    if (rc < 0) {
+        return scn_fail_target(r, "cannot create a temporary directory: %s",
+                               strerror(-rc));
+    }
+    /* every instance (migrate, restore) gets its own socket and log */
+    if (r->gen == 0) {
+        snprintf(r->sock, sizeof(r->sock), "%s/sock", r->tmpdir);
+        snprintf(r->errlog, sizeof(r->errlog), "%s/stderr", r->tmpdir);
+    } else {
+        snprintf(r->sock, sizeof(r->sock), "%s/sock%u", r->tmpdir, r->gen);
+        snprintf(r->errlog, sizeof(r->errlog), "%s/stderr%u", r->tmpdir,
+                 r->gen);
+    }
     if (strlen(r->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         return scn_fail_target(r, "socket path %s too long (set TMPDIR)",
                                r->sock);
     }
-    snprintf(r->errlog, sizeof(r->errlog), "%s/stderr", r->tmpdir);
     cmd = expand(r, cmdline);
     if (cmd == NULL) {
         return scn_fail_target(r, "out of memory");
@@ -209,27 +254,34 @@ spawn_server(scn_runner_t *r, const char *cmdline)
 }
 
 static void
-stop_server(scn_runner_t *r)
+stop_pid(pid_t *pidp)
 {
+    pid_t pid = *pidp;
     int64_t deadline;
     int status;
 
-    if (r->pid <= 0) {
+    if (pid <= 0) {
         return;
     }
-    kill(-r->pid, SIGTERM);
+    kill(-pid, SIGTERM);
     deadline = now_ms() + SCN_KILL_GRACE_MS;
-    while (waitpid(r->pid, &status, WNOHANG) == 0) {
+    while (waitpid(pid, &status, WNOHANG) == 0) {
         if (now_ms() >= deadline) {
-            kill(-r->pid, SIGKILL);
-            waitpid(r->pid, &status, 0);
+            kill(-pid, SIGKILL);
+            waitpid(pid, &status, 0);
             break;
         }
         sleep_ms(1);
     }
     /* whatever the shell left behind in the group goes too */
-    kill(-r->pid, SIGKILL);
-    r->pid = 0;
+    kill(-pid, SIGKILL);
+    *pidp = 0;
+}
+
+static void
+stop_server(scn_runner_t *r)
+{
+    stop_pid(&r->pid);
 }
 
 /* ------------------------------------------------------------------ */
@@ -395,11 +447,93 @@ scn_target_close(scn_runner_t *r)
     }
     stop_server(r);
     if (r->tmpdir[0] != '\0') {
-        unlink(r->sock);
-        unlink(r->errlog);
-        rmdir(r->tmpdir);
+        remove_tmpdir(r->tmpdir);
         r->tmpdir[0] = '\0';
     }
     free(r->arg);
     r->arg = NULL;
+    r->dirty_pgsize = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fresh instances (migrate, restore)                                  */
+/* ------------------------------------------------------------------ */
+
+int
+scn_target_fresh(scn_runner_t *r, const scn_stmt_t *s, scn_inst_t *old)
+{
+    char err[64];
+    int rc;
+
+    if (r->kind != SCN_TARGET_DEVICE && r->kind != SCN_TARGET_SPAWN) {
+        return scn_fail(r, s, "migrate and restore need a device or spawn "
+                              "target (a server on --socket/connect cannot "
+                              "be started again)");
+    }
+    if (r->gen >= 1000) {
+        return scn_fail(r, s, "too many instances (1000)");
+    }
+    memset(old, 0, sizeof(*old));
+    old->vmm = r->vmm;
+    old->dev = r->dev;
+    old->have_dev = r->have_dev;
+    old->pid = r->pid;
+    memcpy(old->sock, r->sock, sizeof(old->sock));
+    memcpy(old->errlog, r->errlog, sizeof(old->errlog));
+    r->vmm = NULL;
+    memset(&r->dev, 0, sizeof(r->dev));
+    r->have_dev = false;
+    r->pid = 0;
+    r->gen++;
+    if (r->kind == SCN_TARGET_DEVICE) {
+        rc = vfu_device_open(r->arg, VFU_TRANS_EXT_INPROC, NULL,
+                             LIBVFIO_USER_FLAG_ATTACH_NB, &r->dev);
+        if (rc == 0) {
+            r->have_dev = true;
+            rc = vmm_attach_inproc(r->dev.ctx, &r->vopts, &r->vmm);
+        }
+        if (rc < 0) {
+            scn_target_back(r, old);
+            return scn_fail(r, s, "cannot create a new instance of '%s': %s",
+                            r->arg, scn_errstr(-rc, err, sizeof(err)));
+        }
+    } else if (spawn_server(r, r->arg) != SCN_GO ||
+               connect_socket(r, s) != SCN_GO) {
+        scn_target_back(r, old);
+        return SCN_STOP;
+    }
+    scn_install_hooks(r);
+    return SCN_GO;
+}
+
+void
+scn_target_drop(scn_runner_t *r, scn_inst_t *i)
+{
+    (void)r;
+    vmm_close(i->vmm);
+    i->vmm = NULL;
+    if (i->have_dev) {
+        vfu_device_close(&i->dev);
+        i->have_dev = false;
+    }
+    stop_pid(&i->pid);
+}
+
+void
+scn_target_back(scn_runner_t *r, scn_inst_t *old)
+{
+    scn_inst_t cur = {0};
+
+    cur.vmm = r->vmm;
+    cur.dev = r->dev;
+    cur.have_dev = r->have_dev;
+    cur.pid = r->pid;
+    scn_target_drop(r, &cur);
+    r->vmm = old->vmm;
+    r->dev = old->dev;
+    r->have_dev = old->have_dev;
+    r->pid = old->pid;
+    memcpy(r->sock, old->sock, sizeof(r->sock));
+    memcpy(r->errlog, old->errlog, sizeof(r->errlog));
+    memset(old, 0, sizeof(*old));
 }

@@ -123,7 +123,23 @@ static const char every_statement[] =
     "    repeat $i { bar0 write32 0x40 $i }\n"
     "}\n"
     "repeat 0 {\n"
-    "}\n";
+    "}\n"
+    "migrate\n"
+    "migrate precopy iters 4\n"
+    "migrate noprecopy nodirty error ENOTSUP|ok\n"
+    "snapshot s1\n"
+    "snapshot '/tmp/a b' error any\n"
+    "restore s1\n"
+    "dirty start\n"
+    "dirty start ($x * 4K) error EINVAL\n"
+    "dirty pages 0 64K == 2\n"
+    "dirty pages $x 4K error EINVAL\n"
+    "dirty stop\n"
+    "info mig state == 2\n"
+    "info mig flags == 0x3 mask 0x3 -> $f\n"
+    "info mig state error ENOTSUP\n"
+    "require mig flags == 1 mask 1\n"
+    "require new-instance\n";
 
 static void
 test_scn_parse_every_statement(void **state)
@@ -144,7 +160,7 @@ test_scn_parse_every_statement(void **state)
     assert_string_equal(scn_script_summary(sc), "exercises every statement form");
     assert_string_equal(scn_script_name(sc), "t.vus");
     /* statements after the header, block contents included */
-    assert_int_equal(scn_script_statements(sc), 82);
+    assert_int_equal(scn_script_statements(sc), 98);
     assert_int_equal(sc->target, SCN_TARGET_DEVICE);
     assert_string_equal(sc->target_arg, "gpio");
     assert_int_equal(sc->opts.max_data_xfer_size, 64 * 1024);
@@ -282,10 +298,34 @@ static const bad_case_t bad_cases[] = {
     {"include x.inc\n", 1, 9, "include is disabled here"},
     {"include\n", 1, 1, "expected a path after include"},
     {"repeat 1 { include x }\n", 1, 12, "include must stand on its own"},
-    {"migrate\n", 1, 1, "'migrate' is not supported yet"},
-    {"snapshot a\n", 1, 1, "reserved for migration"},
-    {"restore a\n", 1, 1, "not supported yet"},
-    {"dirty\n", 1, 1, "not supported yet"},
+    {"migrate frob\n", 1, 9, "expected precopy, noprecopy, iters, nodirty"},
+    {"migrate precopy noprecopy\n", 1, 17, "given twice"},
+    {"migrate iters\n", 1, 14, "expected an iteration count"},
+    {"migrate iters 0\n", 1, 15, "iters must be 1 to 1000"},
+    {"migrate iters 1001\n", 1, 15, "iters must be 1 to 1000"},
+    {"migrate iters 2 iters 3\n", 1, 17, "iters given twice"},
+    {"migrate nodirty nodirty\n", 1, 17, "nodirty given twice"},
+    {"migrate noprecopy iters 2\n", 1, 19, "iters makes no sense"},
+    {"migrate error\n", 1, 14, "expected an errno after 'error'"},
+    {"set $n 2\nmigrate iters $n\n", 2, 15, "must be a constant"},
+    {"snapshot\n", 1, 9, "expected a snapshot file"},
+    {"snapshot error EINVAL\n", 1, 10, "expected a snapshot file"},
+    {"snapshot a/b\n", 1, 10, "a snapshot file is a file name"},
+    {"restore ..\n", 1, 9, "a snapshot file is a file name"},
+    {"restore a b\n", 1, 11, "unexpected 'b'"},
+    {"dirty\n", 1, 6, "expected start, stop or pages"},
+    {"dirty begin\n", 1, 7, "expected start, stop or pages"},
+    {"dirty start 3000\n", 1, 13, "power of two"},
+    {"dirty start 0\n", 1, 13, "power of two"},
+    {"dirty stop now\n", 1, 12, "unexpected 'now'"},
+    {"dirty pages 0\n", 1, 14, "expected a size"},
+    {"dirty pages 0 4K =\n", 1, 18, "unexpected '='"},
+    {"info mig frob\n", 1, 10, "a field (state, flags)"},
+    {"info new-instance\n", 1, 6, "'new-instance' only after require"},
+    {"require new-instance == 1\n", 1, 22, "unexpected '=='"},
+    {"require frob\n", 1, 9, "own-target or new-instance"},
+    {"info mig error EINVAL\n", 1, 10, "a field (state, flags)"},
+    {"batch {\nmigrate\n}\n", 2, 1, "a batch holds only region writes"},
     {"info frob\n", 1, 6, "expected device, region, irq"},
     {"info device size\n", 1, 13, "a field (flags, num_regions, num_irqs)"},
     {"info region bar9 size\n", 1, 13, "expected a region"},

@@ -247,6 +247,72 @@ test_scn_run_spawn_failures(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Migration statements                                                */
+/* ------------------------------------------------------------------ */
+
+static void
+test_scn_run_migration(void **state)
+{
+    static const char *const after[] = {
+        "case.vus:5: bar0 read32 0x40 == 0x2: got 0x00000001 (expected "
+        "0x00000002)", "    migrated: ", NULL};
+    static const char *const not_logging[] = {
+        "case.vus:2: dirty pages 0 4K == 0: dirty logging is not on "
+        "(dirty start)", NULL};
+    static const char *const no_file[] = {
+        "case.vus:2: restore nope: failed: ENOENT (2), expected success",
+        NULL};
+    static const char *const dirty_cmp[] = {
+        "dirty pages 0x10000 16K == 0: got 0x2 (expected 0x0)", NULL};
+    char tmp[] = "/tmp/scn-mig-XXXXXX";
+    char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    scn_result_t res;
+    char cmd[600];
+    scn_run_opts_t sock = {.target = SCN_TARGET_SPAWN, .target_arg = cmd};
+
+    (void)state;
+    expect_failure("device gpio\nbar0 write32 0x40 0x1\nmigrate\n"
+                   "info mig state == 2\nbar0 read32 0x40 == 0x2\n", after);
+    expect_failure("device gpio\ndirty pages 0 4K == 0\n", not_logging);
+    expect_failure("device gpio\nrestore nope\n", no_file);
+    expect_failure("device dmaengine\nmem map 0x10000 16K\ndirty start\n"
+                   "bar0 write64 0x1000 0x10000\nbar0 write32 0x1008 2\n"
+                   "bar0 write32 0x010 1\nbar0 write32 0x100c 1\n"
+                   "mem write 0x10000 u8:0x02 u8:0x01 u16:0 u32:64 u64:0 "
+                   "u64:0x11000 u64:0x12000 zero:32\n"
+                   "bar0 write32 0x1014 1\ndirty pages 0x10000 16K == 0\n",
+                   dirty_cmp);
+
+    /* snapshot files live in a private directory that goes at the end */
+    assert_non_null(mkdtemp(tmp));
+    setenv("TMPDIR", tmp, 1);
+    run_text("device gpio\nbar0 write32 0x40 7\nsnapshot a\n"
+             "bar0 write32 0x40 8\nrestore a\nbar0 read32 0x40 == 7\n"
+             "restore a\nrestore a\nbar0 read32 0x40 == 7\n", NULL, &res);
+    assert_int_equal(res.status, SCN_PASS);
+    scn_result_free(&res);
+
+    /* over spawn: a second server, and the first one's socket goes */
+    snprintf(cmd, sizeof(cmd), "exec %s {sock}",
+             tu_build_path("devices/gpio"));
+    run_text("device gpio\nbar0 write32 0x40 9\nmigrate\nmigrate noprecopy\n"
+             "bar0 read32 0x40 == 9\nsnapshot b\nrestore b\n"
+             "bar0 read32 0x40 == 9\n", &sock, &res);
+    if (res.status != SCN_PASS) {
+        fail_msg("%s", res.message);
+    }
+    scn_result_free(&res);
+    if (old != NULL) {
+        setenv("TMPDIR", old, 1);
+        free(old);
+    } else {
+        unsetenv("TMPDIR");
+    }
+    /* rmdir succeeds only when the runs left nothing behind */
+    assert_int_equal(rmdir(tmp), 0);
+}
+
+/* ------------------------------------------------------------------ */
 /* The shipped suites: in-process, and in-process versus socket         */
 /* ------------------------------------------------------------------ */
 
@@ -471,6 +537,8 @@ main(void)
                                         tu_fd_setup, tu_fd_teardown),
         cmocka_unit_test_setup_teardown(test_scn_run_spawn_failures,
                                         tu_fd_setup, tu_fd_teardown),
+        cmocka_unit_test_setup_teardown(test_scn_run_migration, tu_fd_setup,
+                                        tu_fd_teardown),
         cmocka_unit_test_setup_teardown(test_scn_run_suite_inproc,
                                         tu_fd_setup, tu_fd_teardown),
         cmocka_unit_test_setup_teardown(test_scn_run_parity_gpio,
