@@ -380,7 +380,10 @@ scn_p_errset(scn_parser_t *p, const scn_tok_t *t, scn_errset_t *e)
     const char *s, *end;
 
     memset(e, 0, sizeof(*e));
-    if (t == NULL || t->quoted || is_clause_word(t)) {
+    /* 'hangup' and 'ok' are clause words elsewhere but whole sets here */
+    if (t == NULL || t->quoted ||
+        (is_clause_word(t) && strcmp(t->text, "hangup") != 0 &&
+         strcmp(t->text, "ok") != 0)) {
         return scn_perr(p, t, "expected an errno (EINVAL, EINVAL|ENOSPC, "
                               "any, hangup)");
     }
