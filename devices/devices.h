@@ -65,6 +65,14 @@ vfu_device_close(vfu_device_t *dev);
 int
 vfu_device_serve(vfu_device_t *dev, bool once);
 
+/**
+ * vfu_device_main - main() of a standalone device binary:
+ * `NAME [-v] [-1] SOCKET_PATH` serves model @name on a UNIX socket until
+ * SIGINT/SIGTERM (-1: after one client).  Returns the exit status.
+ */
+int
+vfu_device_main(const char *name, int argc, char *argv[]);
+
 /* Models (one line per device; registry.c lists them). */
 extern const vfu_device_model_t vfu_device_gpio;
 extern const vfu_device_model_t vfu_device_dmaengine;

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices.h"
 
@@ -172,4 +174,88 @@ vfu_device_serve(vfu_device_t *dev, bool once)
     }
     sigprocmask(SIG_UNBLOCK, &stopmask, NULL);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The standalone device binaries                                      */
+/* ------------------------------------------------------------------ */
+
+static const char *log_name = "device";
+
+static void
+log_stderr(vfu_ctx_t *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "%s[%d]: <%d> %s\n", log_name, (int)getpid(), level, msg);
+}
+
+static void
+usage(FILE *f, const char *prog, const char *name)
+{
+    fprintf(f,
+            "usage: %s [-v] [-1] SOCKET_PATH\n"
+            "       %s [-v] [-1] -s SOCKET_PATH\n"
+            "Serve the %s sample device over vfio-user on a UNIX socket.\n"
+            "  -v  debug log on stderr\n"
+            "  -1  serve one client, then exit\n",
+            prog, prog, name);
+}
+
+int
+vfu_device_main(const char *name, int argc, char *argv[])
+{
+    const char *path = NULL;
+    bool verbose = false;
+    bool once = false;
+    vfu_device_t dev;
+    int opt;
+    int rc;
+
+    log_name = name;
+    while ((opt = getopt(argc, argv, "v1s:h")) != -1) {
+        switch (opt) {
+        case 'v':
+            verbose = true;
+            break;
+        case '1':
+            once = true;
+            break;
+        case 's':
+            path = optarg;
+            break;
+        case 'h':
+            usage(stdout, argv[0], name);
+            return 0;
+        default:
+            usage(stderr, argv[0], name);
+            return 2;
+        }
+    }
+    if (path == NULL && optind < argc) {
+        path = argv[optind++];
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr, argv[0], name);
+        return 2;
+    }
+
+    rc = vfu_device_open(name, VFU_TRANS_SOCK, path,
+                         LIBVFIO_USER_FLAG_ATTACH_NB, &dev);
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot serve on %s: %s\n", name, path,
+                strerror(-rc));
+        return 1;
+    }
+    /* errors are always worth seeing; -v adds the per-message chatter */
+    if (vfu_setup_log(dev.ctx, log_stderr, verbose ? LOG_DEBUG : LOG_ERR) < 0) {
+        fprintf(stderr, "%s: cannot set up logging: %s\n", name,
+                strerror(errno));
+    }
+
+    rc = vfu_device_serve(&dev, once);
+    if (rc < 0) {
+        fprintf(stderr, "%s: stopped: %s\n", name, strerror(-rc));
+    }
+    vfu_device_close(&dev);
+    return rc < 0 ? 1 : 0;
 }
