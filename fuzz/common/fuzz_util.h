@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fuzz_util.h - shared harness for the protocol fuzz targets: one
+ * negotiated in-process dmaengine context per process, reset cheaply
+ * between inputs and re-created only when an input broke the connection.
+ */
+#ifndef VFU_FUZZ_UTIL_H
+#define VFU_FUZZ_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest body a target hands the server; more only slows fuzzing. */
+#define FZ_MAX_BODY (64u * 1024u)
+
+/*
+ * fz_msg_one - run one input against command @cmd.  Input layout: flags
+ * byte (the header's flags), simulated fd count (low 3 bits; bit 3 picks
+ * memfds instead of eventfds), then the body.  For VFIO_USER_DMA_READ and
+ * VFIO_USER_DMA_WRITE the input is the client's reply to a DMA the device
+ * starts from a doorbell.
+ */
+void
+fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size);
+
+/*
+ * fz_stream_one - the input is a sequence of whole messages, each preceded
+ * by a little-endian 16-bit length and a fd-count byte.
+ */
+void
+fz_stream_one(const uint8_t *data, size_t size);
+
+#endif /* VFU_FUZZ_UTIL_H */
