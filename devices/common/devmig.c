@@ -339,3 +339,84 @@ devmig_cfg_load(vfu_ctx_t *ctx, const uint8_t *saved, size_t size)
         memcpy(cur, saved, size);
     }
 }
+
+/* ------------------------------------------------------------------ */
+/* Callback bodies shared by the devices                               */
+/* ------------------------------------------------------------------ */
+
+int
+devmig_transition(devmig_t *m, vfu_ctx_t *ctx, const char *name,
+                  vfu_migr_state_t *state, vfu_migr_state_t to,
+                  devmig_save_fn_t *save, void *arg)
+{
+    int rc = 0;
+
+    switch (to) {
+    case VFU_MIGR_STATE_RUNNING:
+        devmig_out_reset(m);
+        break;
+    case VFU_MIGR_STATE_PRE_COPY:
+        rc = devmig_emit(m, false, save, arg);
+        break;
+    case VFU_MIGR_STATE_STOP_AND_COPY:
+        rc = devmig_emit(m, true, save, arg);
+        break;
+    case VFU_MIGR_STATE_STOP:
+        if (*state == VFU_MIGR_STATE_RESUME && !devmig_in_complete(m)) {
+            vfu_log(ctx, LOG_ERR, "%s: migration data incomplete", name);
+            rc = -EINVAL;
+            break;
+        }
+        devmig_out_reset(m);
+        break;
+    case VFU_MIGR_STATE_RESUME:
+        devmig_in_reset(m);
+        break;
+    default:
+        rc = -EINVAL;
+        break;
+    }
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    vfu_log(ctx, LOG_DEBUG, "%s: migration state %d -> %d", name,
+            (int)*state, (int)to);
+    *state = to;
+    return 0;
+}
+
+ssize_t
+devmig_read_data(devmig_t *m, vfu_migr_state_t state, void *buf,
+                 uint64_t count)
+{
+    if (state != VFU_MIGR_STATE_PRE_COPY &&
+        state != VFU_MIGR_STATE_STOP_AND_COPY) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (ssize_t)devmig_read(m, buf, count);
+}
+
+ssize_t
+devmig_write_data(devmig_t *m, vfu_ctx_t *ctx, const char *name,
+                  vfu_migr_state_t state, const void *buf, uint64_t count,
+                  devmig_check_fn_t *check, void *arg, const uint8_t **final)
+{
+    ssize_t n;
+
+    *final = NULL;
+    if (state != VFU_MIGR_STATE_RESUME) {
+        errno = EINVAL;
+        return -1;
+    }
+    n = devmig_write(m, buf, count, check, arg);
+    if (n < 0) {
+        vfu_log(ctx, LOG_ERR, "%s: migration data refused: %s", name,
+                m->why != NULL ? m->why : "?");
+        errno = (int)-n;
+        return -1;
+    }
+    *final = devmig_take_final(m);
+    return n;
+}

@@ -152,6 +152,39 @@ devmig_in_complete(const devmig_t *m);
 
 /* ---- PCI config space ---- */
 
+/*
+ * The migration callbacks both sample devices need, around a stream @m and
+ * the state the device's last transition left (*@state).  Each logs with
+ * @name, sets errno and returns -1 on failure, as libvfio-user callbacks do.
+ */
+
+/**
+ * devmig_transition - the stream side of a transition to @to: PRE_COPY
+ * queues a preview blob, STOP_AND_COPY the final one (both made by @save),
+ * RESUME starts receiving, RUNNING and STOP drop what is queued; leaving
+ * RESUME with incomplete data fails (EINVAL).  On success *@state = @to.
+ */
+int
+devmig_transition(devmig_t *m, vfu_ctx_t *ctx, const char *name,
+                  vfu_migr_state_t *state, vfu_migr_state_t to,
+                  devmig_save_fn_t *save, void *arg);
+
+/** devmig_read_data - read_data: queued bytes, in PRE_COPY/STOP_AND_COPY only. */
+ssize_t
+devmig_read_data(devmig_t *m, vfu_migr_state_t state, void *buf,
+                 uint64_t count);
+
+/**
+ * devmig_write_data - write_data, in RESUME only: takes @count bytes
+ * (refused ones are logged with the reason); *@final is the final payload
+ * to load when this write completed one, else NULL.
+ */
+ssize_t
+devmig_write_data(devmig_t *m, vfu_ctx_t *ctx, const char *name,
+                  vfu_migr_state_t state, const void *buf, uint64_t count,
+                  devmig_check_fn_t *check, void *arg,
+                  const uint8_t **final);
+
 /**
  * devmig_cfg_check - whether @saved (@size bytes of config space) belongs
  * to a device like the one behind @ctx: same IDs, class, header type,

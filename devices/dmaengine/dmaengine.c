@@ -978,50 +978,19 @@ dmae_mig_transition(vfu_ctx_t *ctx, vfu_migr_state_t state)
 {
     dmae_t *d = vfu_get_private(ctx);
     unsigned int i;
-    int rc = 0;
 
     if (d == NULL) {
         errno = EINVAL;
         return -1;
     }
-    switch (state) {
-    case VFU_MIGR_STATE_RUNNING:
-        devmig_out_reset(&d->mig);
+    if (state == VFU_MIGR_STATE_RUNNING) {
         mig_remap_rings(ctx, d);
         for (i = 0; i < DMAE_NR_QUEUES; i++) {
             d->q[i].remap = false; /* what could be mapped now is */
         }
-        break;
-    case VFU_MIGR_STATE_PRE_COPY:
-        rc = devmig_emit(&d->mig, false, dmae_mig_save, ctx);
-        break;
-    case VFU_MIGR_STATE_STOP_AND_COPY:
-        rc = devmig_emit(&d->mig, true, dmae_mig_save, ctx);
-        break;
-    case VFU_MIGR_STATE_STOP:
-        if (d->mig_state == VFU_MIGR_STATE_RESUME &&
-            !devmig_in_complete(&d->mig)) {
-            vfu_log(ctx, LOG_ERR, "dmaengine: migration data incomplete");
-            rc = -EINVAL;
-            break;
-        }
-        devmig_out_reset(&d->mig);
-        break;
-    case VFU_MIGR_STATE_RESUME:
-        devmig_in_reset(&d->mig);
-        break;
-    default:
-        rc = -EINVAL;
-        break;
     }
-    if (rc < 0) {
-        errno = -rc;
-        return -1;
-    }
-    vfu_log(ctx, LOG_DEBUG, "dmaengine: migration state %d -> %d",
-            (int)d->mig_state, (int)state);
-    d->mig_state = state;
-    return 0;
+    return devmig_transition(&d->mig, ctx, "dmaengine", &d->mig_state,
+                             state, dmae_mig_save, ctx);
 }
 
 static ssize_t
@@ -1029,12 +998,11 @@ dmae_mig_read(vfu_ctx_t *ctx, void *buf, uint64_t count)
 {
     dmae_t *d = vfu_get_private(ctx);
 
-    if (d == NULL || (d->mig_state != VFU_MIGR_STATE_PRE_COPY &&
-                      d->mig_state != VFU_MIGR_STATE_STOP_AND_COPY)) {
+    if (d == NULL) {
         errno = EINVAL;
         return -1;
     }
-    return (ssize_t)devmig_read(&d->mig, buf, count);
+    return devmig_read_data(&d->mig, d->mig_state, buf, count);
 }
 
 static ssize_t
@@ -1044,18 +1012,12 @@ dmae_mig_write(vfu_ctx_t *ctx, void *buf, uint64_t count)
     const uint8_t *final;
     ssize_t n;
 
-    if (d == NULL || d->mig_state != VFU_MIGR_STATE_RESUME) {
+    if (d == NULL) {
         errno = EINVAL;
         return -1;
     }
-    n = devmig_write(&d->mig, buf, count, dmae_mig_check, ctx);
-    if (n < 0) {
-        vfu_log(ctx, LOG_ERR, "dmaengine: migration data refused: %s",
-                d->mig.why != NULL ? d->mig.why : "?");
-        errno = (int)-n;
-        return -1;
-    }
-    final = devmig_take_final(&d->mig);
+    n = devmig_write_data(&d->mig, ctx, "dmaengine", d->mig_state, buf,
+                          count, dmae_mig_check, ctx, &final);
     if (final != NULL) {
         dmae_mig_load(ctx, d, final);
     }

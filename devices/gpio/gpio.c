@@ -404,46 +404,13 @@ static int
 gpio_mig_transition(vfu_ctx_t *ctx, vfu_migr_state_t state)
 {
     gpio_t *g = vfu_get_private(ctx);
-    int rc = 0;
 
     if (g == NULL) {
         errno = EINVAL;
         return -1;
     }
-    switch (state) {
-    case VFU_MIGR_STATE_RUNNING:
-        devmig_out_reset(&g->mig);
-        break;
-    case VFU_MIGR_STATE_PRE_COPY:
-        rc = devmig_emit(&g->mig, false, gpio_mig_save, ctx);
-        break;
-    case VFU_MIGR_STATE_STOP_AND_COPY:
-        rc = devmig_emit(&g->mig, true, gpio_mig_save, ctx);
-        break;
-    case VFU_MIGR_STATE_STOP:
-        if (g->mig_state == VFU_MIGR_STATE_RESUME &&
-            !devmig_in_complete(&g->mig)) {
-            vfu_log(ctx, LOG_ERR, "gpio: migration data incomplete");
-            rc = -EINVAL;
-            break;
-        }
-        devmig_out_reset(&g->mig);
-        break;
-    case VFU_MIGR_STATE_RESUME:
-        devmig_in_reset(&g->mig);
-        break;
-    default:
-        rc = -EINVAL;
-        break;
-    }
-    if (rc < 0) {
-        errno = -rc;
-        return -1;
-    }
-    vfu_log(ctx, LOG_DEBUG, "gpio: migration state %d -> %d",
-            (int)g->mig_state, (int)state);
-    g->mig_state = state;
-    return 0;
+    return devmig_transition(&g->mig, ctx, "gpio", &g->mig_state,
+                             state, gpio_mig_save, ctx);
 }
 
 static ssize_t
@@ -451,12 +418,11 @@ gpio_mig_read(vfu_ctx_t *ctx, void *buf, uint64_t count)
 {
     gpio_t *g = vfu_get_private(ctx);
 
-    if (g == NULL || (g->mig_state != VFU_MIGR_STATE_PRE_COPY &&
-                      g->mig_state != VFU_MIGR_STATE_STOP_AND_COPY)) {
+    if (g == NULL) {
         errno = EINVAL;
         return -1;
     }
-    return (ssize_t)devmig_read(&g->mig, buf, count);
+    return devmig_read_data(&g->mig, g->mig_state, buf, count);
 }
 
 static ssize_t
@@ -466,18 +432,12 @@ gpio_mig_write(vfu_ctx_t *ctx, void *buf, uint64_t count)
     const uint8_t *final;
     ssize_t n;
 
-    if (g == NULL || g->mig_state != VFU_MIGR_STATE_RESUME) {
+    if (g == NULL) {
         errno = EINVAL;
         return -1;
     }
-    n = devmig_write(&g->mig, buf, count, gpio_mig_check, ctx);
-    if (n < 0) {
-        vfu_log(ctx, LOG_ERR, "gpio: migration data refused: %s",
-                g->mig.why != NULL ? g->mig.why : "?");
-        errno = (int)-n;
-        return -1;
-    }
-    final = devmig_take_final(&g->mig);
+    n = devmig_write_data(&g->mig, ctx, "gpio", g->mig_state, buf,
+                          count, gpio_mig_check, ctx, &final);
     if (final != NULL) {
         gpio_mig_load(ctx, g, final);
     }
