@@ -924,3 +924,32 @@ done:
     reply->body_len = out_len;
     return 0;
 }
+
+uint64_t
+dma_state_sig(const vfu_ctx_t *ctx)
+{
+    const struct vfu_dma *dma = ctx->dma;
+    uint64_t h = VFU_FNV_INIT, v[7];
+    size_t i;
+
+    if (dma == NULL) {
+        return h;
+    }
+    v[0] = dma->nr_regions;
+    v[1] = dma->dirty_pgsize;
+    v[2] = dma->nr_retired;
+    h = vfu_fnv(h, v, 3 * sizeof(v[0]));
+    for (i = 0; i < dma->nr_regions; i++) {
+        const struct dma_region *r = dma->regions[i];
+
+        v[0] = r->iova;
+        v[1] = r->size;
+        v[2] = (uint64_t)r->mode;
+        v[3] = (uint64_t)r->info.prot;
+        v[4] = r->refs;
+        v[5] = r->dirty != NULL;
+        v[6] = r->info.vaddr != NULL;
+        h = vfu_fnv(h, v, sizeof(v));
+    }
+    return h;
+}

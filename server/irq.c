@@ -624,3 +624,34 @@ handle_device_set_irqs(vfu_ctx_t *ctx, proto_msg_t *msg, vfu_reply_t *reply)
     }
     return trigger(ctx, &is, bools);
 }
+
+uint64_t
+irq_state_sig(const vfu_ctx_t *ctx)
+{
+    const struct vfu_irqs *irqs = ctx->irqs;
+    uint64_t h = VFU_FNV_INIT;
+    uint8_t v[5];
+    uint32_t t, i;
+
+    if (irqs == NULL) {
+        return h;
+    }
+    for (t = 0; t < VFU_DEV_NUM_IRQS; t++) {
+        h = vfu_fnv(h, &irqs->count[t], sizeof(irqs->count[t]));
+        h = vfu_fnv(h, &irqs->nr_efds[t], sizeof(irqs->nr_efds[t]));
+        if (irqs->vecs[t] == NULL) {
+            continue;
+        }
+        for (i = 0; i < irqs->count[t]; i++) {
+            const struct irq_vec *vec = &irqs->vecs[t][i];
+
+            v[0] = vec->efd >= 0;
+            v[1] = vec->mask_efd >= 0;
+            v[2] = vec->unmask_efd >= 0;
+            v[3] = vec->masked;
+            v[4] = vec->pending;
+            h = vfu_fnv(h, v, sizeof(v));
+        }
+    }
+    return h;
+}

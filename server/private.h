@@ -356,4 +356,33 @@ int
 tran_stream_recv_reply(vfu_ctx_t *ctx, struct tran_stream *s,
                        proto_msg_t *msg);
 
+/*
+ * State signature (state.c): one FNV-1a digest per part of what a client
+ * can change.  The fuzz harnesses compare it after each input with the
+ * one of a freshly set-up context, so an input can never leave state
+ * behind for the next one (a crash then reproduces from its input alone).
+ * Ids, counters and fd numbers are left out: only what changes behaviour.
+ * Config space is not in it: it is plain bytes (vfu_pci_get_config_space)
+ * that a harness compares and restores itself.
+ */
+typedef struct vfu_state_sig {
+    uint64_t dma;  /* mappings, their protection, dirty logging, retired */
+    uint64_t irq;  /* per vector: eventfds present, masked, pending */
+    uint64_t misc; /* migration state, quiesce, ioeventfds, attached */
+} vfu_state_sig_t;
+
+void
+vfu_state_sig(const vfu_ctx_t *ctx, vfu_state_sig_t *sig);
+
+/* Feed @len bytes to a running FNV-1a digest (start with VFU_FNV_INIT). */
+#define VFU_FNV_INIT 0xcbf29ce484222325ull
+uint64_t
+vfu_fnv(uint64_t h, const void *data, size_t len);
+
+/* Per-module parts of vfu_state_sig(). */
+uint64_t
+dma_state_sig(const vfu_ctx_t *ctx);
+uint64_t
+irq_state_sig(const vfu_ctx_t *ctx);
+
 #endif /* VFU_SERVER_PRIVATE_H */

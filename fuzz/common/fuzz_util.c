@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,6 +22,8 @@
 #include "devices/dmaengine/dmaengine.h"
 #include "fuzz/common/fuzz_util.h"
 #include "proto/proto.h"
+#include "server/migration.h"
+#include "server/private.h"
 #include "vfio-user/libvfio-user.h"
 #include "vfio-user/vfio-user.h"
 
@@ -38,6 +42,16 @@ typedef struct fz_harness {
     bool up;        /* negotiated and populated */
     bool negotiated; /* VERSION done (the version target stops there) */
     uint16_t next_id;
+    /* the state right after populate(), which every input must leave */
+    vfu_state_sig_t sig0;     /* negotiated and populated */
+    vfu_state_sig_t sig_open; /* no client */
+    uint8_t *cfg0;
+    size_t cfg_size;
+    int memfd;      /* the fd-backed region's file (harness-owned dup) */
+    size_t gmem_lo, gmem_hi; /* bytes of gmem the device wrote */
+    /* the device's BAR0 callback, which bar0_spy() wraps */
+    vfu_region_access_cb_t *bar0_cb;
+    bool touched;   /* the input wrote a device register */
     /* the fuzzed reply the pump hands the server, for DMA_READ/WRITE */
     uint16_t reply_cmd;
     const uint8_t *reply;
@@ -201,6 +215,11 @@ answer_dma(fz_harness_t *h, const struct vfio_user_header *req,
         data = acc.count;
     } else if (len - sizeof(acc) >= acc.count) {
         memcpy(h->gmem + off, body + sizeof(acc), acc.count);
+        if (acc.count > 0) {
+            h->gmem_lo = off < h->gmem_lo ? off : h->gmem_lo;
+            h->gmem_hi = off + acc.count > h->gmem_hi ? off + acc.count
+                                                      : h->gmem_hi;
+        }
     }
     rep.msg_size = sizeof(rep) + sizeof(acc) + data;
     memcpy(h->buf, &rep, sizeof(rep));
@@ -280,6 +299,49 @@ teardown(fz_harness_t *h)
     memset(&h->dev, 0, sizeof(h->dev));
     h->up = false;
     h->negotiated = false;
+    if (h->memfd >= 0) {
+        close(h->memfd);
+        h->memfd = -1;
+    }
+    free(h->cfg0);
+    h->cfg0 = NULL;
+}
+
+/* BAR0 writes go through here so settle() knows the device was written. */
+static ssize_t
+bar0_spy(vfu_ctx_t *ctx, char *buf, size_t count, loff_t off, bool is_write)
+{
+    if (is_write) {
+        fz_h->touched = true;
+    }
+    return fz_h->bar0_cb(ctx, buf, count, off, is_write);
+}
+
+/* Remember the config space and state of a freshly opened context. */
+static bool
+snapshot(fz_harness_t *h)
+{
+    vfu_pci_config_space_t *cfg = vfu_pci_get_config_space(h->dev.ctx);
+
+    if (cfg == NULL) {
+        return false;
+    }
+    h->cfg_size = h->dev.ctx->regions[VFU_PCI_DEV_CFG_REGION_IDX].size;
+    free(h->cfg0);
+    h->cfg0 = malloc(h->cfg_size);
+    if (h->cfg0 == NULL) {
+        return false;
+    }
+    memcpy(h->cfg0, cfg, h->cfg_size);
+    vfu_state_sig(h->dev.ctx, &h->sig_open);
+    h->bar0_cb = h->dev.ctx->regions[VFU_PCI_DEV_BAR0_REGION_IDX].cb;
+    if (h->bar0_cb == NULL) {
+        return false;
+    }
+    h->dev.ctx->regions[VFU_PCI_DEV_BAR0_REGION_IDX].cb = bar0_spy;
+    h->gmem_lo = sizeof(h->gmem);
+    h->gmem_hi = 0;
+    return true;
 }
 
 static const char fz_caps[] = "{\"capabilities\":{\"max_msg_fds\":8,"
@@ -312,26 +374,35 @@ negotiate(fz_harness_t *h, uint32_t flags, const uint8_t *body, size_t len,
 }
 
 static bool
-populate(fz_harness_t *h)
+populate_dma(fz_harness_t *h)
 {
     struct vfio_user_dma_map map = {.argsz = sizeof(map)};
-    uint8_t irqs[sizeof(struct vfio_irq_set) + 5 * sizeof(int32_t)];
-    struct vfio_irq_set *set = (void *)irqs;
-    int fds[5];
-    size_t n;
+    int fd;
 
     map.flags = VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE;
     map.addr = FZ_FD_IOVA;
     map.size = FZ_FD_SIZE;
-    if (make_fds(1 | 8, fds) != 1 ||
-        send_msg(h, VFIO_USER_DMA_MAP, 0, &map, sizeof(map), fds, 1) != 0) {
+    if (h->memfd < 0 && make_fds(1 | 8, &h->memfd) != 1) {
+        return false;
+    }
+    fd = fcntl(h->memfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0 ||
+        send_msg(h, VFIO_USER_DMA_MAP, 0, &map, sizeof(map), &fd, 1) != 0) {
         return false;
     }
     map.addr = FZ_MSG_IOVA;
     map.size = FZ_MSG_SIZE;
-    if (send_msg(h, VFIO_USER_DMA_MAP, 0, &map, sizeof(map), NULL, 0) != 0) {
-        return false;
-    }
+    return send_msg(h, VFIO_USER_DMA_MAP, 0, &map, sizeof(map), NULL, 0) == 0;
+}
+
+static bool
+populate_irqs(fz_harness_t *h)
+{
+    uint8_t irqs[sizeof(struct vfio_irq_set) + 5 * sizeof(int32_t)];
+    struct vfio_irq_set *set = (void *)irqs;
+    int fds[DMAE_MSIX_VECTORS];
+    size_t n;
+
     memset(irqs, 0, sizeof(irqs));
     set->argsz = sizeof(*set);
     set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
@@ -346,17 +417,19 @@ populate(fz_harness_t *h)
     }
     set->index = VFU_DEV_INTX_IRQ;
     set->count = 1;
-    if (make_fds(1, fds) != 1 ||
-        send_msg(h, VFIO_USER_DEVICE_SET_IRQS, 0, set, sizeof(*set), fds,
-                 1) != 0) {
-        return false;
-    }
+    return make_fds(1, fds) == 1 &&
+           send_msg(h, VFIO_USER_DEVICE_SET_IRQS, 0, set, sizeof(*set), fds,
+                    1) == 0;
+}
+
+static bool
+populate(fz_harness_t *h)
+{
     /* the device moves every byte with DMA messages, so the pump sees them */
-    if (bar0_write(h, DMAE_REG_CTRL,
-                   DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) != 0) {
-        return false;
-    }
-    return run(h);
+    return populate_dma(h) && populate_irqs(h) &&
+           bar0_write(h, DMAE_REG_CTRL,
+                      DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) == 0 &&
+           run(h);
 }
 
 /* The harness, negotiated (and populated unless @bare); NULL on failure. */
@@ -370,11 +443,13 @@ harness(bool bare)
         if (h == NULL) {
             abort();
         }
+        h->memfd = -1;
         fz_h = h;
     }
     if (h->dev.ctx == NULL) {
         if (vfu_device_open("dmaengine", VFU_TRANS_EXT_INPROC, NULL,
-                            LIBVFIO_USER_FLAG_ATTACH_NB, &h->dev) != 0) {
+                            LIBVFIO_USER_FLAG_ATTACH_NB, &h->dev) != 0 ||
+            !snapshot(h)) {
             abort(); /* the harness itself must come up */
         }
     }
@@ -390,6 +465,9 @@ harness(bool bare)
         if (!negotiate(h, 0, NULL, 0, NULL, 0) || !populate(h)) {
             abort(); /* a valid setup must be accepted */
         }
+        vfu_state_sig(h->dev.ctx, &h->sig0);
+        h->gmem_lo = sizeof(h->gmem);
+        h->gmem_hi = 0;
         h->up = true;
     }
     return h;
@@ -404,6 +482,7 @@ static fz_harness_t *
 bare_connection(void)
 {
     fz_harness_t *h = harness(true);
+    vfu_state_sig_t sig;
 
     if (h->up || h->negotiated) {
         vfu_ext_inproc_disconnect(h->dev.ctx);
@@ -411,6 +490,17 @@ bare_connection(void)
         drain(h);
         h->up = false;
         h->negotiated = false;
+        /*
+         * Losing the client unmaps, disables interrupts and resets the
+         * device; what survives a connection (config space, migration
+         * state) is put back, or the context rebuilt.
+         */
+        memcpy(vfu_pci_get_config_space(h->dev.ctx), h->cfg0, h->cfg_size);
+        vfu_state_sig(h->dev.ctx, &sig);
+        if (memcmp(&sig, &h->sig_open, sizeof(sig)) != 0) {
+            teardown(h);
+            h = harness(true);
+        }
     }
     return h;
 }
@@ -432,13 +522,153 @@ kick(fz_harness_t *h, const dmae_desc_t *desc)
            bar0_write(h, q + DMAE_Q_TAIL, 1) != 0);
 }
 
+/*
+ * Whether the input may have changed device state, which only a reset
+ * puts back: it wrote a register (BAR0; config space is the server's),
+ * or moved migration state or data.  A DEVICE_RESET input leaves the
+ * device as reset (or untouched, if refused): only CTRL needs writing
+ * again, which settle() does.  Nothing else
+ * reaches the device's state from the baseline: no queue is enabled
+ * there, so DMA_MAP/UNMAP and SET_IRQS only change the server's state,
+ * which the state signature checks.
+ */
+static bool
+touched_device(fz_harness_t *h, uint16_t cmd)
+{
+    switch (cmd) {
+    case VFIO_USER_MIG_DATA_READ:
+    case VFIO_USER_MIG_DATA_WRITE:
+        return true;
+    default:
+        return h->touched ||
+               migr_device_state(h->dev.ctx) !=
+                   VFIO_USER_DEVICE_STATE_RUNNING;
+    }
+}
+
+static bool
+same_state(fz_harness_t *h, vfu_state_sig_t *sig)
+{
+    vfu_state_sig(h->dev.ctx, sig);
+    return memcmp(sig, &h->sig0, sizeof(*sig)) == 0;
+}
+
+/*
+ * Set up again what @sig shows an input changed: all mappings, or all
+ * interrupts (every index torn down, then the baseline's eventfds).
+ */
+static bool
+repopulate(fz_harness_t *h, const vfu_state_sig_t *sig)
+{
+    struct vfio_user_dma_unmap um = {.argsz = sizeof(um)};
+    struct vfio_irq_set set = {.argsz = sizeof(set)};
+    uint32_t t;
+
+    if (sig->dma != h->sig0.dma) {
+        um.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+        if (send_msg(h, VFIO_USER_DMA_UNMAP, 0, &um, sizeof(um), NULL,
+                     0) != 0 ||
+            !populate_dma(h)) {
+            return false;
+        }
+    }
+    if (sig->irq != h->sig0.irq) {
+        set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+        for (t = 0; t < VFU_DEV_NUM_IRQS; t++) {
+            set.index = t;
+            if (send_msg(h, VFIO_USER_DEVICE_SET_IRQS, 0, &set, sizeof(set),
+                         NULL, 0) != 0) {
+                return false;
+            }
+        }
+        if (!populate_irqs(h)) {
+            return false;
+        }
+    }
+    return run(h);
+}
+
+/*
+ * Bring the context back to the state snapshot() saw, so no input leaves
+ * anything for the next one (a crash reproduces from its input alone, and
+ * vfu-crash2vus can replay it from a fresh device): the device is reset,
+ * the guest memory it wrote zeroed, config space copied back (the server
+ * keeps PCI state nowhere else), and mappings and interrupts are set up
+ * again if the input changed them.  Whatever still differs costs a new
+ * context.
+ */
+static void
+settle(fz_harness_t *h, uint16_t cmd)
+{
+    vfu_pci_config_space_t *cfg = vfu_pci_get_config_space(h->dev.ctx);
+    bool dev = touched_device(h, cmd);
+    vfu_state_sig_t sig;
+    struct stat st;
+
+    /* config space: plain bytes, written by region writes and the device */
+    if (cmd == VFIO_USER_REGION_WRITE || cmd == VFIO_USER_REGION_WRITE_MULTI ||
+        dev) {
+        if (cfg == NULL) {
+            teardown(h);
+            return;
+        }
+        if (memcmp(cfg, h->cfg0, h->cfg_size) != 0) {
+            memcpy(cfg, h->cfg0, h->cfg_size);
+        }
+    }
+    if (dev) {
+        /*
+         * A stopped device refuses DEVICE_RESET: back to RUNNING through
+         * STOP first (a failed step leaves a state the check below sees)
+         */
+        if (migr_device_state(h->dev.ctx) != VFIO_USER_DEVICE_STATE_RUNNING &&
+            (mig_state(h, VFIO_USER_DEVICE_STATE_STOP) != 0 ||
+             mig_state(h, VFIO_USER_DEVICE_STATE_RUNNING) != 0)) {
+            teardown(h);
+            return;
+        }
+        if (send_msg(h, VFIO_USER_DEVICE_RESET, 0, NULL, 0, NULL, 0) != 0 ||
+            bar0_write(h, DMAE_REG_CTRL,
+                       DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) != 0 ||
+            !run(h)) {
+            teardown(h);
+            return;
+        }
+        if (h->gmem_hi > h->gmem_lo) {
+            memset(h->gmem + h->gmem_lo, 0, h->gmem_hi - h->gmem_lo);
+        }
+        h->gmem_lo = sizeof(h->gmem);
+        h->gmem_hi = 0;
+        h->touched = false;
+        /* pages the device touched in the memfd: punch them out (zeros) */
+        if (fstat(h->memfd, &st) != 0 ||
+            (st.st_blocks != 0 &&
+             fallocate(h->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                       0, FZ_FD_SIZE) != 0)) {
+            teardown(h);
+            return;
+        }
+    }
+    if (cmd == VFIO_USER_DEVICE_RESET && !dev &&
+        (bar0_write(h, DMAE_REG_CTRL,
+                    DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) != 0 ||
+         !run(h))) {
+        teardown(h);
+        return;
+    }
+    if (!same_state(h, &sig) &&
+        (!repopulate(h, &sig) || !same_state(h, &sig))) {
+        teardown(h);
+    }
+}
+
 void
 fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size)
 {
     fz_harness_t *h;
     int fds[FZ_MAX_FDS];
     size_t nr = 0;
-    uint32_t flags = 0, mig = 0;
+    uint32_t flags = 0, mig;
     dmae_desc_t desc;
 
     if (size > FZ_MAX_BODY + 2) {
@@ -457,6 +687,7 @@ fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size)
         return;
     }
     h = harness(false);
+    h->touched = false;
     if (cmd == VFIO_USER_DMA_READ || cmd == VFIO_USER_DMA_WRITE) {
         memset(&desc, 0, sizeof(desc));
         desc.opcode = DMAE_OP_NOP;
@@ -476,6 +707,9 @@ fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size)
         h->reply_armed = false;
         h->reply = NULL;
         h->reply_len = 0;
+        if (h->up) {
+            settle(h, cmd);
+        }
         return;
     }
     /* migration data moves only in STOP_COPY (out) or RESUMING (in) */
@@ -501,11 +735,7 @@ fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size)
         teardown(h);
         return;
     }
-    if (mig != 0 && (mig_state(h, VFIO_USER_DEVICE_STATE_STOP) != 0 ||
-                     mig_state(h, VFIO_USER_DEVICE_STATE_RUNNING) != 0 ||
-                     !run(h))) {
-        teardown(h);
-    }
+    settle(h, cmd);
 }
 
 void
