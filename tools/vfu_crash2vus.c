@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vfu_crash2vus.c - turns an input of a fuzz_dev_* target into a .vus
- * scenario (the same operations, through vfu-run) and, with -m, minimizes
- * it: drops operations and shrinks data while vfu-run still crashes.
+ * vfu_crash2vus.c - turns an input of a fuzz target into a .vus scenario
+ * and, with -m, minimizes it while vfu-run still crashes: a fuzz_dev_*
+ * input becomes the same device operations (operations dropped, data
+ * shrunk), a fuzz_msg_* or fuzz_stream input the harness's setup plus the
+ * same message bytes (messages dropped, bodies cut, fds and flags
+ * cleared).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +22,16 @@
  * tools/ source on its own), so a scenario is exactly what the target ran.
  */
 #include "fuzz/dev/devops.c"
+#include "fuzz/common/fz_scenario.c"
 
 #define MAX_INPUT (1u << 20)
 
 typedef struct c2v {
-    const do_device_t *dev;
+    const do_device_t *dev; /* device targets */
+    do_list_t *ops;
+    int kind;               /* protocol targets: FZ_NOT_PROTO if a device */
+    fz_input_t *in;
+    bool *keep;             /* per op or per message */
     const char *vfu_run;
     bool any_failure;
     bool verbose;
@@ -36,9 +44,13 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: vfu-crash2vus [options] INPUT\n"
-            "Print a fuzz_dev_* input as a .vus scenario.\n"
-            "  -d DEVICE        gpio or dmaengine (default: guessed from "
-            "INPUT's name)\n"
+            "Print an input of a fuzz target as a .vus scenario.\n"
+            "  -t TARGET        the target it came from: fuzz_dev_gpio,\n"
+            "                   fuzz_dev_dmaengine, fuzz_msg_<command> or\n"
+            "                   fuzz_stream (default: guessed from INPUT's "
+            "path)\n"
+            "  -d DEVICE        gpio or dmaengine (same as -t "
+            "fuzz_dev_DEVICE)\n"
             "  -o FILE          write the scenario to FILE (default stdout)\n"
             "  -m               minimize while vfu-run still crashes\n"
             "  -r PATH          the vfu-run to use (default: vfu-run next to "
@@ -81,6 +93,26 @@ view(const do_list_t *all, const bool *keep, do_list_t *out)
     }
 }
 
+/* Print what is kept of the input as a scenario; false if out of memory. */
+static bool
+print_kept(const c2v_t *c, FILE *f)
+{
+    do_list_t v;
+
+    if (c->kind != FZ_NOT_PROTO) {
+        fz_input_print(c->in, c->keep, f);
+        return true;
+    }
+    v.ops = malloc((c->ops->nr + 1) * sizeof(*v.ops));
+    if (v.ops == NULL) {
+        return false;
+    }
+    view(c->ops, c->keep, &v);
+    do_print(c->dev, &v, f);
+    free(v.ops);
+    return true;
+}
+
 static bool
 text_has(const char *path, const char *needle)
 {
@@ -98,30 +130,25 @@ text_has(const char *path, const char *needle)
     return found;
 }
 
-/* Runs vfu-run on the kept ops: true when it crashed. */
+/* Runs vfu-run on what is kept: true when it crashed. */
 static bool
-crashes(c2v_t *c, const do_list_t *all, const bool *keep)
+crashes(c2v_t *c)
 {
     char logpath[80];
-    do_list_t v;
     FILE *f;
     pid_t pid;
     int st;
-    bool crashed;
+    bool crashed, ok;
 
-    v.ops = malloc((all->nr + 1) * sizeof(*v.ops));
-    if (v.ops == NULL) {
-        return false;
-    }
-    view(all, keep, &v);
     f = fopen(c->tmp, "w");
     if (f == NULL) {
-        free(v.ops);
         return false;
     }
-    do_print(c->dev, &v, f);
+    ok = print_kept(c, f);
     fclose(f);
-    free(v.ops);
+    if (!ok) {
+        return false;
+    }
     snprintf(logpath, sizeof(logpath), "%s.log", c->tmp);
     c->runs++;
     pid = fork();
@@ -150,16 +177,18 @@ crashes(c2v_t *c, const do_list_t *all, const bool *keep)
     return crashed;
 }
 
-/* Delta debugging over the op list: drop chunks, halving their size. */
+/* Delta debugging over ops or messages: drop chunks, halving their size. */
 static void
-minimize_ops(c2v_t *c, const do_list_t *all, bool *keep)
+minimize_units(c2v_t *c, size_t n)
 {
-    for (size_t chunk = all->nr / 2; chunk >= 1; chunk /= 2) {
-        for (size_t i = 0; i < all->nr; i += chunk) {
+    bool *keep = c->keep;
+
+    for (size_t chunk = n / 2; chunk >= 1; chunk /= 2) {
+        for (size_t i = 0; i < n; i += chunk) {
             bool saved[chunk];
             bool any = false;
 
-            for (size_t j = 0; j < chunk && i + j < all->nr; j++) {
+            for (size_t j = 0; j < chunk && i + j < n; j++) {
                 saved[j] = keep[i + j];
                 any |= keep[i + j];
                 keep[i + j] = false;
@@ -167,15 +196,75 @@ minimize_ops(c2v_t *c, const do_list_t *all, bool *keep)
             if (!any) {
                 continue;
             }
-            if (crashes(c, all, keep)) {
+            if (crashes(c)) {
                 if (c->verbose) {
-                    fprintf(stderr, "dropped ops %zu..%zu\n", i,
-                            i + chunk - 1);
+                    fprintf(stderr, "dropped %zu..%zu\n", i, i + chunk - 1);
                 }
                 continue;
             }
-            for (size_t j = 0; j < chunk && i + j < all->nr; j++) {
+            for (size_t j = 0; j < chunk && i + j < n; j++) {
                 keep[i + j] = saved[j];
+            }
+        }
+    }
+}
+
+/* Bounds the runs spent cutting one body (each run is a vfu-run). */
+#define C2V_MAX_CUT_RUNS 300u
+
+/*
+ * Cut bytes out of a command's body while it still crashes: chunks of
+ * halving size, then clear its fds and flags.  A stream's messages carry
+ * their headers, so only the fds are cleared there.
+ */
+static void
+minimize_msgs(c2v_t *c)
+{
+    for (size_t i = 0; i < c->in->nr; i++) {
+        fz_msg_t *m = &c->in->msgs[i];
+        unsigned runs = 0;
+        uint8_t spec, flags;
+
+        if (!c->keep[i]) {
+            continue;
+        }
+        for (size_t chunk = m->len / 2; chunk >= 1 && c->kind != FZ_STREAM &&
+                                        runs < C2V_MAX_CUT_RUNS;
+             chunk /= 2) {
+            for (size_t off = 0; off < m->len && runs < C2V_MAX_CUT_RUNS;) {
+                size_t cut = chunk < m->len - off ? chunk : m->len - off;
+                uint8_t *saved = malloc(cut);
+
+                if (saved == NULL) {
+                    return;
+                }
+                memcpy(saved, m->bytes + off, cut);
+                memmove(m->bytes + off, m->bytes + off + cut,
+                        m->len - off - cut);
+                m->len -= cut;
+                runs++;
+                if (!crashes(c)) {
+                    memmove(m->bytes + off + cut, m->bytes + off,
+                            m->len - off);
+                    memcpy(m->bytes + off, saved, cut);
+                    m->len += cut;
+                    off += cut;
+                }
+                free(saved);
+            }
+        }
+        spec = m->fdspec;
+        flags = m->flags;
+        if (spec != 0) {
+            m->fdspec = 0;
+            if (!crashes(c)) {
+                m->fdspec = spec;
+            }
+        }
+        if (flags != 0 && c->kind != FZ_STREAM) {
+            m->flags = 0;
+            if (!crashes(c)) {
+                m->flags = flags;
             }
         }
     }
@@ -183,8 +272,11 @@ minimize_ops(c2v_t *c, const do_list_t *all, bool *keep)
 
 /* Shrink guest memory writes (halving) and zero written values. */
 static void
-minimize_data(c2v_t *c, do_list_t *all, const bool *keep)
+minimize_data(c2v_t *c)
 {
+    do_list_t *all = c->ops;
+    const bool *keep = c->keep;
+
     for (size_t i = 0; i < all->nr; i++) {
         do_op_t *op = &all->ops[i];
 
@@ -196,7 +288,7 @@ minimize_data(c2v_t *c, do_list_t *all, const bool *keep)
                 uint32_t old = op->size;
 
                 op->size /= 2;
-                if (!crashes(c, all, keep)) {
+                if (!crashes(c)) {
                     op->size = old;
                     break;
                 }
@@ -206,7 +298,7 @@ minimize_data(c2v_t *c, do_list_t *all, const bool *keep)
             uint64_t old = op->val;
 
             op->val = 0;
-            if (!crashes(c, all, keep)) {
+            if (!crashes(c)) {
                 op->val = old;
             }
         }
@@ -227,21 +319,70 @@ default_vfu_run(const char *argv0)
     return p;
 }
 
+/* -t or -d, else the input's path: which target, and for devices which. */
+static int
+pick_target(c2v_t *c, const char *target, const char *dname,
+            const char *path)
+{
+    const char *name = target != NULL ? target : path;
+
+    c->kind = FZ_NOT_PROTO;
+    if (dname == NULL && name != NULL) {
+        c->kind = fz_target_kind(name);
+        if (c->kind != FZ_NOT_PROTO) {
+            return 0;
+        }
+        if (target != NULL && strncmp(target, "fuzz_dev_", 9) != 0) {
+            fprintf(stderr, "vfu-crash2vus: unknown target %s\n", target);
+            return -1;
+        }
+        dname = strstr(name, "dmaengine") != NULL ? "dmaengine" : "gpio";
+    }
+    c->dev = do_device_by_name(dname);
+    if (c->dev == NULL) {
+        fprintf(stderr, "vfu-crash2vus: unknown device %s\n", dname);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+decode(c2v_t *c, const uint8_t *buf, size_t len, size_t *units)
+{
+    int rc;
+
+    if (c->kind == FZ_NOT_PROTO) {
+        rc = do_decode(c->dev, buf, len, c->ops);
+        *units = c->ops->nr;
+        return rc;
+    }
+    rc = fz_input_decode(c->kind, buf, len, c->in);
+    *units = c->in->nr;
+    if (rc == -ENOTSUP) {
+        fprintf(stderr, "vfu-crash2vus: a fuzz_msg_dma_read/dma_write "
+                "input is the client's answer to a server DMA, which a "
+                "scenario cannot send; replay it with the target\n");
+    }
+    return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
     c2v_t c = { 0 };
-    const char *out = NULL, *dname = NULL;
+    const char *out = NULL, *dname = NULL, *target = NULL;
     char *run_default = NULL;
     bool minimize = false;
     do_list_t list = { 0 };
-    bool *keep = NULL;
+    fz_input_t in = { 0 };
     uint8_t *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, units = 0;
     int opt, rc, status = 1;
+    FILE *f;
 
-    while ((opt = getopt(argc, argv, "d:o:mr:fvh")) != -1) {
+    while ((opt = getopt(argc, argv, "t:d:o:mr:fvh")) != -1) {
         switch (opt) {
+        case 't': target = optarg; break;
         case 'd': dname = optarg; break;
         case 'o': out = optarg; break;
         case 'm': minimize = true; break;
@@ -256,26 +397,25 @@ main(int argc, char *argv[])
         usage(stderr);
         return 2;
     }
-    if (dname == NULL) {
-        dname = strstr(argv[optind], "dmaengine") != NULL ? "dmaengine"
-                                                           : "gpio";
-    }
-    c.dev = do_device_by_name(dname);
-    if (c.dev == NULL) {
-        fprintf(stderr, "vfu-crash2vus: unknown device %s\n", dname);
+    c.ops = &list;
+    c.in = &in;
+    if (pick_target(&c, target, dname, argv[optind]) < 0) {
         return 2;
     }
     rc = read_input(argv[optind], &buf, &len);
-    if (rc < 0 || do_decode(c.dev, buf, len, &list) < 0) {
+    if (rc == 0) {
+        rc = decode(&c, buf, len, &units);
+    }
+    if (rc < 0) {
         fprintf(stderr, "vfu-crash2vus: %s: %s\n", argv[optind],
-                strerror(rc < 0 ? -rc : ENOMEM));
+                strerror(-rc));
         goto out;
     }
-    keep = malloc(list.nr + 1);
-    if (keep == NULL) {
+    c.keep = malloc(units + 1);
+    if (c.keep == NULL) {
         goto out;
     }
-    memset(keep, 1, list.nr + 1);
+    memset(c.keep, 1, units + 1);
     if (minimize) {
         int fd;
 
@@ -289,44 +429,46 @@ main(int argc, char *argv[])
             goto out;
         }
         close(fd);
-        if (!crashes(&c, &list, keep)) {
+        if (!crashes(&c)) {
             fprintf(stderr, "vfu-crash2vus: the scenario does not crash "
                     "vfu-run; printing it unminimized\n");
         } else {
-            size_t before = list.nr, after = 0;
+            size_t after = 0;
 
-            minimize_ops(&c, &list, keep);
-            minimize_data(&c, &list, keep);
-            for (size_t i = 0; i < list.nr; i++) {
-                after += keep[i];
+            minimize_units(&c, units);
+            if (c.kind == FZ_NOT_PROTO) {
+                minimize_data(&c);
+            } else {
+                minimize_msgs(&c);
             }
-            fprintf(stderr, "vfu-crash2vus: %zu ops -> %zu (%u runs)\n",
-                    before, after, c.runs);
+            for (size_t i = 0; i < units; i++) {
+                after += c.keep[i];
+            }
+            fprintf(stderr, "vfu-crash2vus: %zu %s -> %zu (%u runs)\n",
+                    units, c.kind == FZ_NOT_PROTO ? "ops" : "messages",
+                    after, c.runs);
         }
         unlink(c.tmp);
     }
-    {
-        do_list_t v = { .ops = malloc((list.nr + 1) * sizeof(*v.ops)) };
-        FILE *f = out != NULL ? fopen(out, "w") : stdout;
-
-        if (v.ops == NULL || f == NULL) {
-            fprintf(stderr, "vfu-crash2vus: cannot write %s\n",
-                    out != NULL ? out : "stdout");
-            free(v.ops);
-            goto out;
-        }
-        view(&list, keep, &v);
-        do_print(c.dev, &v, f);
-        free(v.ops);
-        if (f != stdout) {
+    f = out != NULL ? fopen(out, "w") : stdout;
+    if (f == NULL || !print_kept(&c, f)) {
+        fprintf(stderr, "vfu-crash2vus: cannot write %s\n",
+                out != NULL ? out : "stdout");
+        if (f != NULL && f != stdout) {
             fclose(f);
         }
+        goto out;
+    }
+    if (f != stdout && fclose(f) != 0) {
+        perror("vfu-crash2vus: close");
+        goto out;
     }
     status = 0;
 out:
-    free(keep);
+    free(c.keep);
     free(buf);
     free(run_default);
     do_list_free(&list);
+    fz_input_free(&in);
     return status;
 }

@@ -27,14 +27,8 @@
 #include "vfio-user/libvfio-user.h"
 #include "vfio-user/vfio-user.h"
 
-/* Guest layout: a memfd region and a message-served region with the ring. */
-#define FZ_FD_IOVA 0x10000u
-#define FZ_FD_SIZE 0x10000u
-#define FZ_MSG_IOVA 0x100000u
-#define FZ_MSG_SIZE 0x10000u
 #define FZ_RING_OFF 0u
 #define FZ_COMPL_OFF 0x1000u
-#define FZ_MAX_FDS 8u
 #define FZ_BUF_SIZE (FZ_MAX_BODY + 4096u)
 
 typedef struct fz_harness {
@@ -64,6 +58,8 @@ typedef struct fz_harness {
 
 /* libFuzzer gives no context argument: the one harness of the process. */
 static fz_harness_t *fz_h;
+/* make_fds()'s memfd, whose pages settle() punches out */
+static int fz_tmpl_memfd = -1;
 
 static void
 close_fds(int *fds, size_t n)
@@ -77,22 +73,43 @@ close_fds(int *fds, size_t n)
     }
 }
 
-/* Simulated fds: memfds (sized for a DMA map) or eventfds. */
+static int
+new_memfd(void)
+{
+    int fd = memfd_create("fuzz", MFD_CLOEXEC);
+
+    if (fd >= 0 && ftruncate(fd, FZ_FD_SIZE) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/*
+ * Simulated fds: memfds (sized for a DMA map) or eventfds, duplicated
+ * from one of each the process keeps (creating an fd costs several times
+ * a dup, and nothing tells them apart: the server never reads a client's
+ * eventfd, and the memfd's pages are punched out after any input that
+ * could have written them, see settle()).
+ */
 static size_t
 make_fds(uint8_t spec, int *fds)
 {
+    static int tmpl[2] = {-1, -1}; /* eventfd, memfd; the process's */
     size_t n = spec & 7u, i;
+    int k = (spec & 8u) != 0;
 
-    for (i = 0; i < n; i++) {
-        if (spec & 8u) {
-            fds[i] = memfd_create("fuzz", MFD_CLOEXEC);
-            if (fds[i] >= 0 && ftruncate(fds[i], FZ_FD_SIZE) != 0) {
-                close(fds[i]);
-                fds[i] = -1;
-            }
-        } else {
-            fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (n > 0 && tmpl[k] < 0) {
+        tmpl[k] = k ? new_memfd() : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (tmpl[k] < 0) {
+            return 0;
         }
+        if (k) {
+            fz_tmpl_memfd = tmpl[k];
+        }
+    }
+    for (i = 0; i < n; i++) {
+        fds[i] = fcntl(tmpl[k], F_DUPFD_CLOEXEC, 0);
         if (fds[i] < 0) {
             close_fds(fds, i);
             return 0;
@@ -382,7 +399,7 @@ populate_dma(fz_harness_t *h)
     map.flags = VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE;
     map.addr = FZ_FD_IOVA;
     map.size = FZ_FD_SIZE;
-    if (h->memfd < 0 && make_fds(1 | 8, &h->memfd) != 1) {
+    if (h->memfd < 0 && (h->memfd = new_memfd()) < 0) {
         return false;
     }
     fd = fcntl(h->memfd, F_DUPFD_CLOEXEC, 0);
@@ -588,6 +605,18 @@ repopulate(fz_harness_t *h, const vfu_state_sig_t *sig)
     return run(h);
 }
 
+static bool
+zero_memfd(int fd)
+{
+    struct stat st;
+
+    return fd < 0 ||
+           (fstat(fd, &st) == 0 &&
+            (st.st_blocks == 0 ||
+             fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                       FZ_FD_SIZE) == 0));
+}
+
 /*
  * Bring the context back to the state snapshot() saw, so no input leaves
  * anything for the next one (a crash reproduces from its input alone, and
@@ -603,7 +632,6 @@ settle(fz_harness_t *h, uint16_t cmd)
     vfu_pci_config_space_t *cfg = vfu_pci_get_config_space(h->dev.ctx);
     bool dev = touched_device(h, cmd);
     vfu_state_sig_t sig;
-    struct stat st;
 
     /* config space: plain bytes, written by region writes and the device */
     if (cmd == VFIO_USER_REGION_WRITE || cmd == VFIO_USER_REGION_WRITE_MULTI ||
@@ -640,11 +668,8 @@ settle(fz_harness_t *h, uint16_t cmd)
         h->gmem_lo = sizeof(h->gmem);
         h->gmem_hi = 0;
         h->touched = false;
-        /* pages the device touched in the memfd: punch them out (zeros) */
-        if (fstat(h->memfd, &st) != 0 ||
-            (st.st_blocks != 0 &&
-             fallocate(h->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                       0, FZ_FD_SIZE) != 0)) {
+        /* pages the device touched in the memfds: punch them out (zeros) */
+        if (!zero_memfd(h->memfd) || !zero_memfd(fz_tmpl_memfd)) {
             teardown(h);
             return;
         }

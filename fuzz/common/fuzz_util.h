@@ -14,6 +14,20 @@
 #define FZ_MAX_BODY (64u * 1024u)
 
 /*
+ * The setup every input meets (fz_scenario.c prints the same as .vus):
+ * the dmaengine device, negotiated with these capabilities, a memfd region
+ * and a message-served region, eventfds on all MSI-X vectors and INTx,
+ * and BAR0 CTRL = ENABLE | NO_DIRECT (the device moves every byte with
+ * DMA messages).
+ */
+#define FZ_MAX_FDS 8u
+#define FZ_MAX_XFER (1u << 20)
+#define FZ_FD_IOVA 0x10000u
+#define FZ_FD_SIZE 0x10000u
+#define FZ_MSG_IOVA 0x100000u
+#define FZ_MSG_SIZE 0x10000u
+
+/*
  * fz_msg_one - run one input against command @cmd.  Input layout: flags
  * byte (the header's flags), simulated fd count (low 3 bits; bit 3 picks
  * memfds instead of eventfds), then the body.  For VFIO_USER_DMA_READ and
