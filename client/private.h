@@ -14,6 +14,7 @@
  *   vmm_migr.c    migration: device state and data, dirty page logging,
  *                 vmm_migrate(), save/restore files
  *   vmm_trace.c   wire tracer and log sink
+ *   vmm_dump.c    corpus dumps of every message (VMM_DUMP_DIR)
  */
 #ifndef VFU_CLIENT_PRIVATE_H
 #define VFU_CLIENT_PRIVATE_H
@@ -88,6 +89,34 @@ typedef struct vmm_irq_index {
     uint32_t nr;
 } vmm_irq_index_t;
 
+/*
+ * Corpus dumps (vmm_dump.c).  A file stops growing at VMM_DUMP_MAX_FILE
+ * bytes; messages longer than a 16-bit record length are skipped.
+ */
+#define VMM_DUMP_MAX_FILE ((size_t)1 << 20)
+#define VMM_DUMP_MAX_MSG 65535u
+/* fuzz_stream's fd spec byte: a count (at most 7), and memfd or eventfd */
+#define VMM_DUMP_FD_COUNT 7u
+#define VMM_DUMP_FD_MEMFD 8u
+
+enum vmm_dump_state {
+    VMM_DUMP_UNSET = 0, /* decided on the first message */
+    VMM_DUMP_ON,
+    VMM_DUMP_OFF,       /* not asked for, or stopped by an error */
+};
+
+typedef struct vmm_dump {
+    enum vmm_dump_state state;
+    /*
+     * The files, owned paths (NULL once full).  Each record opens and
+     * closes its file, so a dump holds no fd between messages: tests
+     * that count the client's fds see none.
+     */
+    char *sent_path; /* fuzz_stream records */
+    char *recv_path; /* fuzz_client chunks */
+    size_t sent_len, recv_len;
+} vmm_dump_t;
+
 /* One mapping made by vmm_region_mmap(). */
 typedef struct vmm_mapping {
     uint32_t region;
@@ -116,6 +145,7 @@ struct vmm {
     void *hook_arg;
     vmm_log_cb_t *log;
     void *log_arg;
+    vmm_dump_t dump;
 
     /*
      * Messages the in-process pump received while the server waited for
@@ -340,6 +370,22 @@ vmm_trace_init(vmm_t *vmm);
 void
 vmm_trace_msg(vmm_t *vmm, bool outgoing, const struct vfio_user_header *hdr,
               const void *body, size_t len, size_t nr_fds);
+
+/* ---- vmm_dump.c ---- */
+
+/*
+ * vmm_dump_msg - append one message to the connection's corpus dump
+ * (sent: fuzz_stream format; received: fuzz_client format).  The files
+ * are created on the first call when opts.dump_dir or VMM_DUMP_DIR names
+ * a directory.  Never fails: an error is logged once and ends dumping.
+ */
+void
+vmm_dump_msg(vmm_t *vmm, bool outgoing, const struct vfio_user_header *hdr,
+             const void *body, size_t len, size_t nr_fds);
+
+/* Close the dump files (vmm_close). */
+void
+vmm_dump_close(vmm_t *vmm);
 
 /* Log a line through the hook (or the trace stream). */
 void

@@ -34,6 +34,7 @@ vmm_trace_msg(vmm_t *vmm, bool outgoing, const struct vfio_user_header *hdr,
     if (vmm->hook != NULL) {
         vmm->hook(vmm->hook_arg, outgoing, hdr, body, len, nr_fds);
     }
+    vmm_dump_msg(vmm, outgoing, hdr, body, len, nr_fds);
 }
 
 void

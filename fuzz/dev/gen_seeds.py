@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # gen_seeds.py - writes the deterministic seeds of fuzz_dev_gpio and
 # fuzz_dev_dmaengine (input format: fuzz/dev/devops.c).  Run from the repo
-# root: python3 fuzz/dev/gen_seeds.py
+# root: python3 fuzz/dev/gen_seeds.py.  fuzz/gen_corpus.py imports the
+# encoders and the seed lists (and merges the seeds into the corpora).
 import os
 import struct
 
@@ -16,11 +17,28 @@ def bar_write(bar_i, w, off, val):
     return (bytes([3, (bar_i << 4) | 8 | w]) + struct.pack('<H', off) +
             val.to_bytes(1 << w, 'little'))
 
+def cfg_write(w, off, val):  # w: 0=1 1=2 2=4 bytes
+    return bytes([1, w, off]) + val.to_bytes(1 << w, 'little')
+
+def bar_access(write, bar_i, w, off, val=0):
+    # any offset: the "aligned" bit only when it is aligned
+    b = (bar_i << 4) | (8 if off % (1 << w) == 0 else 0) | w
+    op = bytes([3 if write else 2, b]) + struct.pack('<H', off)
+    return op + val.to_bytes(1 << w, 'little') if write else op
+
+IRQ_ENABLE, IRQ_DISABLE, IRQ_MASK, IRQ_UNMASK = 5, 6, 7, 8
+
+def irq_op(kind, idx, start=0, count=1):  # count 1..8, start 0..7
+    return bytes([kind, idx, start, count - 1])
+
 def irq_enable(idx, start, count):
     return bytes([5, idx, start, count - 1])
 
 def mem_map(slot, pages=16, prot=0):  # prot 0 rw, 2 ro, 3 wo
     return bytes([10, slot | ((pages - 1) << 2) | (prot << 6)])
+
+def mem_unmap(slot, pages=16):
+    return bytes([11, slot | ((pages - 1) << 2)])
 
 def mem_write(gpa_off, data):
     return bytes([12]) + gpa_off.to_bytes(3, 'little') + \
@@ -85,5 +103,6 @@ dmaengine = [
     doorbell(1, ring[:1], 1) + doorbell(2, ring[:1], 1),
 ]
 
-write('fuzz_dev_gpio', gpio)
-write('fuzz_dev_dmaengine', dmaengine)
+if __name__ == '__main__':
+    write('fuzz_dev_gpio', gpio)
+    write('fuzz_dev_dmaengine', dmaengine)

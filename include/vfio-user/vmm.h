@@ -11,6 +11,14 @@
  *
  * All functions return 0 (or a count) on success and a negative errno on
  * failure.
+ *
+ * Corpus dumps: with vmm_opts_t.dump_dir, or else the environment variable
+ * VMM_DUMP_DIR, naming a directory, each connection writes two files
+ * there, vmm-PID-N.sent (every message it sends, in fuzz_stream's input
+ * format) and vmm-PID-N.recv (every message it receives, in fuzz_client's
+ * format), each bounded to 1 MiB.  fuzz/gen_corpus.py turns them into
+ * seed corpora (docs/fuzzing.md).  A dump error is logged once and ends
+ * dumping; the connection itself never fails for it.
  */
 #ifndef VFU_VMM_H
 #define VFU_VMM_H
@@ -40,8 +48,12 @@ typedef struct vmm_opts {
     bool twin_socket;             /* propose a second socket (sockets
                                      only: -ENOTSUP in-process) */
     bool no_negotiate;            /* connect only; for protocol tests */
-    int timeout_ms;               /* reply timeout over sockets, default 5000 */
+    int timeout_ms;               /* reply timeout over sockets, and the
+                                     longest a send waits for the server
+                                     to read; default 5000 */
     FILE *trace;                  /* one line per message; NULL: VFU_TRACE */
+    const char *dump_dir;         /* corpus dumps (above), borrowed like
+                                     trace; NULL: VMM_DUMP_DIR */
 } vmm_opts_t;
 
 /* Wire hook: every message the client sends or receives. */
