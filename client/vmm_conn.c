@@ -450,6 +450,20 @@ inproc_send_buf(vmm_t *vmm, const void *buf, size_t len, const int *fds,
     return rc;
 }
 
+/*
+ * A send that ran out of time: the server stopped reading (it may be
+ * flooding us with commands meanwhile).  Part of the message may be out,
+ * so the stream is lost: the connection counts as broken, as after any
+ * other fatal I/O error, and later calls say -ENOTCONN.
+ */
+static void
+send_timed_out(vmm_t *vmm, const char *what)
+{
+    vmm_log(vmm, LOG_ERR, "%s: the server read nothing for %d ms, giving up",
+            what, vmm->opts.timeout_ms);
+    vmm->connected = false; /* not vmm_mark_disconnected(): no hang-up */
+}
+
 /* Send one message (header + @len bytes of @body); @fds are borrowed. */
 static int
 xport_send(vmm_t *vmm, const struct vfio_user_header *hdr, const void *body,
@@ -480,16 +494,23 @@ xport_send(vmm_t *vmm, const struct vfio_user_header *hdr, const void *body,
     } else {
         struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
 
-        rc = proto_io_send(vmm->fd, hdr, &iov, len > 0 ? 1 : 0, fds, nr_fds);
+        rc = proto_io_send(vmm->fd, hdr, &iov, len > 0 ? 1 : 0, fds, nr_fds,
+                           vmm->opts.timeout_ms);
     }
     if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
         vmm_mark_disconnected(vmm);
         return -ENOTCONN;
     }
+    if (rc == -ETIMEDOUT) {
+        send_timed_out(vmm, "main socket");
+    }
     return rc;
 }
 
-/* Socket: write @len arbitrary bytes, the fds with the first of them. */
+/*
+ * Socket: write @len arbitrary bytes, the fds with the first of them.
+ * Like proto_io_send(), waits for room at most the reply timeout in all.
+ */
 static int
 sock_send_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
                 size_t nr_fds)
@@ -498,6 +519,7 @@ sock_send_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
         char buf[CMSG_SPACE(sizeof(int) * VMM_SCM_MAX_FD)];
         struct cmsghdr align;
     } ctl;
+    int64_t deadline = vmm_now_ms() + vmm->opts.timeout_ms;
     size_t off = 0;
 
     if (nr_fds > VMM_SCM_MAX_FD || (nr_fds > 0 && len == 0)) {
@@ -521,12 +543,25 @@ sock_send_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
             c->cmsg_len = CMSG_LEN(sizeof(int) * nr_fds);
             memcpy(CMSG_DATA(c), fds, sizeof(int) * nr_fds);
         }
-        n = sendmsg(vmm->fd, &mh, MSG_NOSIGNAL);
+        n = sendmsg(vmm->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
+            struct pollfd p = {.fd = vmm->fd, .events = POLLOUT};
+            int64_t left = deadline - vmm_now_ms();
+
             if (errno == EINTR) {
                 continue;
             }
-            return -errno;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return -errno;
+            }
+            if (left <= 0) {
+                return -ETIMEDOUT;
+            }
+            if (poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) < 0 &&
+                errno != EINTR) {
+                return -errno;
+            }
+            continue;
         }
         off += (size_t)n;
     }
@@ -559,11 +594,16 @@ vmm_send_reply(vmm_t *vmm, enum vmm_chan chan,
         return -ENOTCONN;
     }
     vmm_trace_msg(vmm, true, hdr, body, len, 0);
-    rc = proto_io_send(vmm->twin_fd, hdr, &iov, len > 0 ? 1 : 0, NULL, 0);
+    rc = proto_io_send(vmm->twin_fd, hdr, &iov, len > 0 ? 1 : 0, NULL, 0,
+                       vmm->opts.timeout_ms);
     if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
         vmm_log(vmm, LOG_WARNING, "twin socket closed: %s", strerror(-rc));
         twin_close(vmm);
         return -ENOTCONN;
+    }
+    if (rc == -ETIMEDOUT) {
+        send_timed_out(vmm, "twin socket");
+        twin_close(vmm);
     }
     return rc;
 }
@@ -727,6 +767,9 @@ vmm_send_raw_bytes(vmm_t *vmm, const void *buf, size_t len, const int *fds,
         vmm_mark_disconnected(vmm);
         return -ENOTCONN;
     }
+    if (rc == -ETIMEDOUT) {
+        send_timed_out(vmm, "raw bytes");
+    }
     return rc;
 }
 
@@ -841,6 +884,10 @@ vmm_serve_pending(vmm_t *vmm, int64_t deadline, int extra_fd)
                 return served > 0 ? served : rc;
             }
             served += rc;
+        }
+        if (!vmm->connected) {
+            /* a reply could not be sent (the server stopped reading) */
+            return served > 0 ? served : -ENOTCONN;
         }
         if (ready & READY_EXTRA) {
             break;

@@ -350,7 +350,7 @@ rec_io_forward(int to, int from, rec_msg_t *msg, int timeout_ms)
         }
     }
     rc = proto_io_send(to, &msg->m.hdr, msg->m.body_len > 0 ? &iov : NULL,
-                       msg->m.body_len > 0 ? 1 : 0, fds, nr);
+                       msg->m.body_len > 0 ? 1 : 0, fds, nr, timeout_ms);
     if (rc < 0) {
         return rc;
     }

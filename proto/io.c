@@ -10,6 +10,7 @@
 
 #define _GNU_SOURCE /* IOV_MAX, MSG_CMSG_CLOEXEC */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -50,6 +51,48 @@ wait_fd(int fd, short events, int timeout_ms)
             return -errno;
         }
     }
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait until @fd takes more bytes.  With @timeout_ms >= 0 all the waits
+ * of one message share that budget, counted from the first of them
+ * (*@deadline, ms on the monotonic clock, is set then): a peer that stops
+ * reading costs at most @timeout_ms, however the message is split.
+ */
+static int
+send_wait(int fd, int timeout_ms, int64_t *deadline)
+{
+    int64_t left;
+
+    if (timeout_ms < 0) {
+        return wait_fd(fd, POLLOUT, -1);
+    }
+    if (*deadline < 0) {
+        *deadline = mono_ms() + timeout_ms;
+    }
+    left = *deadline - mono_ms();
+    if (left <= 0) {
+        return -ETIMEDOUT;
+    }
+    return wait_fd(fd, POLLOUT, left > INT_MAX ? INT_MAX : (int)left);
+}
+
+/* The fd blocks on writes (no O_NONBLOCK on its open file). */
+static bool
+fd_blocks(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl >= 0 && (fl & O_NONBLOCK) == 0;
 }
 
 /*
@@ -106,11 +149,16 @@ iov_advance(struct iovec **iov, int *cnt, size_t n)
  * The header does not have to agree with the iovecs: the harness and the
  * fuzzers send malformed messages on purpose.  Fds ride on the first
  * sendmsg only, so a partial write never duplicates them.
+ *
+ * With a timeout, nothing may block in the kernel: sockets are written
+ * with MSG_DONTWAIT whatever their O_NONBLOCK, and a blocking pipe (which
+ * has no per-call flag) is polled before each write and given at most
+ * PIPE_BUF bytes, which a pipe with room takes without blocking.
  */
 int
 proto_io_send(int fd, const struct vfio_user_header *hdr,
               const struct iovec *iov, size_t iovcnt, const int *fds,
-              size_t nr_fds)
+              size_t nr_fds, int timeout_ms)
 {
     union {
         struct cmsghdr align;
@@ -120,6 +168,8 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
     struct iovec *vec;
     struct iovec *cur;
     bool sock;
+    bool pipe_waits = false; /* a blocking pipe with a timeout */
+    int64_t deadline = -1;   /* set by the first wait */
     int cnt;
     size_t i;
     int ret = 0;
@@ -172,7 +222,21 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
                 c->cmsg_len = CMSG_LEN(len);
                 memcpy(CMSG_DATA(c), fds, len);
             }
-            n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+            n = sendmsg(fd, &mh,
+                        MSG_NOSIGNAL | (timeout_ms >= 0 ? MSG_DONTWAIT : 0));
+        } else if (pipe_waits) {
+            struct iovec one = *cur;
+
+            if (wait_fd(fd, POLLOUT, 0) < 0) {
+                ret = send_wait(fd, timeout_ms, &deadline);
+                if (ret < 0) {
+                    break;
+                }
+            }
+            if (one.iov_len > PIPE_BUF) {
+                one.iov_len = PIPE_BUF;
+            }
+            n = pipe_writev(fd, &one, 1);
         } else {
             n = pipe_writev(fd, cur, cnt);
         }
@@ -186,11 +250,12 @@ proto_io_send(int fd, const struct vfio_user_header *hdr,
                     break;
                 }
                 sock = false;
+                pipe_waits = timeout_ms >= 0 && fd_blocks(fd);
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                /* a non-blocking fd: finish the message, never half */
-                ret = wait_fd(fd, POLLOUT, -1);
+                /* finish the message, never half, or give up in time */
+                ret = send_wait(fd, timeout_ms, &deadline);
                 if (ret < 0) {
                     break;
                 }

@@ -298,14 +298,21 @@ proto_hdr_reply(struct vfio_user_header *hdr,
  *
  * Fds on a pipe are -EINVAL, a negative fd -EBADF.  The header is sent as
  * given, even if msg_size disagrees with the iovecs (tests and fuzzers
- * send malformed messages on purpose).  Never raises SIGPIPE.  On an
- * O_NONBLOCK fd it polls until the whole message is out: a message is
- * never left half written.  The caller keeps ownership of @fds.
+ * send malformed messages on purpose).  Never raises SIGPIPE.  The caller
+ * keeps ownership of @fds.
+ *
+ * @timeout_ms bounds the time spent waiting for the peer to make room,
+ * in all, for this message, whether or not @fd is O_NONBLOCK: a peer that
+ * stops reading gets -ETIMEDOUT instead of blocking the caller forever.
+ * Part of the message may be out by then, so the stream is unusable: drop
+ * the connection.  @timeout_ms < 0 waits as long as it takes (a blocking
+ * fd blocks in the kernel); 0 never waits.  Until the limit, a message is
+ * never left half written.
  */
 int
 proto_io_send(int fd, const struct vfio_user_header *hdr,
               const struct iovec *iov, size_t iovcnt, const int *fds,
-              size_t nr_fds);
+              size_t nr_fds, int timeout_ms);
 
 /**
  * proto_io_recv - read one message into @msg.  If @nonblock is set and no

@@ -12,7 +12,8 @@
  *
  * Behaviour follows libvfio-user where the spec is silent; the differences
  * (EEXIST for overlapping maps, page rounding of unaligned file offsets,
- * retired regions) are listed in docs/compat.md.
+ * files too short for the region, retired regions) are listed in
+ * docs/compat.md.
  */
 #include <errno.h>
 #include <limits.h>
@@ -461,6 +462,20 @@ region_mmap(vfu_ctx_t *ctx, struct dma_region *r, int fd)
     }
     /* guest memory has no place in a core dump of the device */
     (void)madvise(base, (size_t)len, MADV_DONTDUMP);
+    if (r->backed < r->size &&
+        mmap((uint8_t *)base + lead + r->backed,
+             (size_t)(len - lead - r->backed), (int)r->info.prot,
+             MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+             0) == MAP_FAILED) {
+        int err = errno;
+
+        vfu_log_errno(ctx, err, "DMA region [%#llx, +%#llx): cannot back "
+                      "the part past the end of the file",
+                      (unsigned long long)r->iova,
+                      (unsigned long long)r->size);
+        munmap(base, (size_t)len);
+        return -err;
+    }
     r->info.mapping.iov_base = base;
     r->info.mapping.iov_len = (size_t)len;
     r->info.vaddr = (uint8_t *)base + lead;
@@ -648,20 +663,69 @@ max_maps(const vfu_ctx_t *ctx)
     return max;
 }
 
-/* Page size of the client's file, as libvfio-user sees it. */
+/*
+ * Look at the client's file: its page size, as libvfio-user sees it, and
+ * for a region to be mmapped from a regular file (memfds are) how much of
+ * [offset, offset + size) the file holds.  Pages of a shared mapping past
+ * the end of the file raise SIGBUS when touched, so a short file let the
+ * client kill the device the first time it did DMA there.  The region is
+ * still accepted (libvfio-user maps it, and its own tests map files
+ * shorter than the region and use the pages past the end), but
+ * region_mmap() puts private anonymous memory behind those pages: the
+ * device reads zeros there and its writes stay in the server, which the
+ * warning logged here says (docs/compat.md).  Other kinds of fd (character
+ * devices and the like) have no meaningful st_size and are left to mmap.
+ *
+ * Residual risk: a hostile client can still shrink the file after the
+ * map (ftruncate on its own fd, unless it sealed the memfd against
+ * shrinking), and the device's next access to the lost pages faults.
+ * Catching SIGBUS in a library is not an option; a client that does this
+ * only ever crashes the device it drives itself.
+ */
 static int
-fd_page_size(int fd, size_t *pgsz)
+region_check_fd(vfu_ctx_t *ctx, struct dma_region *r, int fd)
 {
     struct stat st;
+    uint64_t end, held;
 
     if (fstat(fd, &st) < 0) {
-        return -errno;
+        int err = errno;
+
+        vfu_log_errno(ctx, err, "DMA region [%#llx, +%#llx): fstat of fd %d",
+                      (unsigned long long)r->iova,
+                      (unsigned long long)r->size, fd);
+        return -err;
     }
-    *pgsz = host_page_size();
-    if (st.st_blksize > 0 && (size_t)st.st_blksize > *pgsz &&
+    r->info.page_size = host_page_size();
+    if (st.st_blksize > 0 && (size_t)st.st_blksize > r->info.page_size &&
         ((size_t)st.st_blksize & ((size_t)st.st_blksize - 1)) == 0) {
-        *pgsz = (size_t)st.st_blksize;
+        r->info.page_size = (size_t)st.st_blksize;
     }
+    r->backed = r->size;
+    if (__builtin_add_overflow(r->offset, r->size, &end)) {
+        vfu_log(ctx, LOG_ERR, "DMA region [%#llx, +%#llx): file offset %#llx "
+                "plus size overflows", (unsigned long long)r->iova,
+                (unsigned long long)r->size, (unsigned long long)r->offset);
+        return -EINVAL;
+    }
+    if (r->mode != DMA_MODE_MMAP || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+        end <= (uint64_t)st.st_size) {
+        /* FILE_IO reads past the end come back short: EIO, no signal */
+        return 0;
+    }
+    /* the page holding the end of the file is readable whole */
+    held = (uint64_t)st.st_size;
+    if (held % r->info.page_size != 0) {
+        held += r->info.page_size - held % r->info.page_size;
+    }
+    held = held > r->offset ? held - r->offset : 0;
+    r->backed = held < r->size ? held : r->size;
+    vfu_log(ctx, LOG_WARNING, "DMA region [%#llx, +%#llx): the %#llx-byte "
+            "file ends inside it; past its first %#llx bytes the device "
+            "reads zeros and its writes do not reach the client",
+            (unsigned long long)r->iova,
+            (unsigned long long)r->size, (unsigned long long)st.st_size,
+            (unsigned long long)r->backed);
     return 0;
 }
 
@@ -686,6 +750,7 @@ region_create(vfu_ctx_t *ctx, const struct vfio_user_dma_map *map, int fd,
     }
     r->iova = map->addr;
     r->size = map->size;
+    r->backed = map->size;
     r->last = map->addr + map->size - 1;
     r->offset = map->offset;
     r->fd = -1;
@@ -707,7 +772,7 @@ region_create(vfu_ctx_t *ctx, const struct vfio_user_dma_map *map, int fd,
         r->mode = DMA_MODE_MMAP;
     }
     if (fd >= 0) {
-        rc = fd_page_size(fd, &r->info.page_size);
+        rc = region_check_fd(ctx, r, fd);
         if (rc == 0 && r->mode == DMA_MODE_MMAP) {
             rc = region_mmap(ctx, r, fd);
         }

@@ -45,6 +45,12 @@ struct dma_region {
     uint64_t size;
     uint64_t last;       /* iova + size - 1 */
     uint64_t offset;     /* in the client's file */
+    /*
+     * MMAP: the bytes from the region's start that the client's file
+     * holds (whole pages), normally all of it; the rest is private
+     * anonymous memory (see region_check_fd()).
+     */
+    uint64_t backed;
     enum dma_mode mode;
     int fd;              /* FILE_IO only; MMAP closes it once mapped */
     int32_t id;

@@ -180,7 +180,10 @@ vfu_trace_msg(vfu_ctx_t *ctx, bool outgoing,
 uint64_t
 vfu_max_request(const vfu_ctx_t *ctx);
 
-/* The effective timeout (ms) for partial messages and DMA replies. */
+/*
+ * The effective timeout (ms) for partial messages, DMA replies and sends
+ * to a client that stops reading.
+ */
 uint32_t
 vfu_timeout_ms(const vfu_ctx_t *ctx);
 

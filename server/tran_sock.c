@@ -166,7 +166,9 @@ tran_stream_send(vfu_ctx_t *ctx, struct tran_stream *s,
         return -EINVAL;
     }
     vfu_trace_msg(ctx, true, hdr, iov, iovcnt, nr_fds);
-    return proto_io_send(s->out_fd, hdr, iov, iovcnt, fds, nr_fds);
+    /* a client that stops reading must not hang the device */
+    return proto_io_send(s->out_fd, hdr, iov, iovcnt, fds, nr_fds,
+                         (int)vfu_timeout_ms(ctx));
 }
 
 int
@@ -180,7 +182,8 @@ tran_stream_send_cmd(vfu_ctx_t *ctx, struct tran_stream *s,
         return -ENOTCONN;
     }
     vfu_trace_msg(ctx, true, hdr, iov, iovcnt, 0);
-    return proto_io_send(fd, hdr, iov, iovcnt, NULL, 0);
+    return proto_io_send(fd, hdr, iov, iovcnt, NULL, 0,
+                         (int)vfu_timeout_ms(ctx));
 }
 
 static int64_t

@@ -504,8 +504,9 @@ vfu_create_ioeventfd(vfu_ctx_t *vfu_ctx, uint32_t region_idx, int fd,
  * Limits the server offers in its VERSION reply and enforces.  Zero fields
  * keep the defaults: max_msg_fds 8, max_data_xfer_size 1 MiB, max_dma_maps
  * from vfu_setup_device_dma(), pgsizes 4 KiB, timeout_ms 5000 (how long the
- * server waits for the rest of a partially received message or for a reply
- * to its own requests).
+ * server waits for the rest of a partially received message, for a reply
+ * to its own requests, or for a client that stops reading to take what the
+ * server sends).
  */
 typedef struct vfu_ext_limits {
     uint32_t max_msg_fds;

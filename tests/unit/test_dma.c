@@ -9,6 +9,7 @@
 #include "test_dma_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include "server/dma.h"
 
@@ -213,6 +214,107 @@ test_dma_map_rejected(void **state)
     assert_int_equal(fx->nr_reg, 3);
     fx_free(fx);
     close(fd);
+}
+
+/*
+ * A regular file (a memfd here) shorter than its mmapped region: pages past
+ * its end raise SIGBUS when touched, which a fuzzed DMA_MAP used to crash
+ * the server with.  The map is accepted (libvfio-user's own tests map such
+ * files and use the pages past the end) with anonymous memory behind the
+ * missing pages: reads give zeros, writes stay in the server, the file is
+ * not extended; an offset + size that wraps is refused.
+ */
+static void
+test_dma_map_short_file_tail_anonymous(void **state)
+{
+    int maps0 = fx_count_maps();
+    int fd = fx_memfd(PG, 0x5a);
+    fx_t *fx = fx_new_dma(16, false);
+    dma_sg_t *sg = sg_alloc(1);
+    struct iovec iov;
+    struct stat st;
+    uint8_t *p, b = 0;
+    int fds1;
+
+    (void)state;
+    fx_attach(fx);
+    fds1 = tu_count_fds();
+    assert_int_equal(fx_map(fx, RW, 0x10000, 2 * PG, fd, UINT64_MAX - PG + 1),
+                     EINVAL);
+    assert_int_equal(fx->nr_reg, 0);
+    assert_int_equal(tu_count_fds(), fds1);
+    assert_int_equal(fx_count_maps(), maps0);
+
+    /* a 4 KiB file as 64 KiB, straddling the end of the file */
+    assert_int_equal(fx_map(fx, RW, 0x10000, 16 * PG, fd, 0), 0);
+    assert_int_equal(fx->nr_reg, 1);
+    assert_int_equal(vfu_addr_to_sgl(fx->ctx,
+                                     (vfu_dma_addr_t)(0x10000 + PG - 8),
+                                     2 * PG, sg, 1, PROT_READ | PROT_WRITE),
+                     1);
+    assert_true(vfu_sg_is_mappable(fx->ctx, sg));
+    assert_int_equal(vfu_sgl_get(fx->ctx, sg, &iov, 1, 0), 0);
+    p = iov.iov_base;
+    assert_int_equal(p[0], 0x5a);           /* the file */
+    assert_int_equal(p[7], 0x5a);
+    assert_int_equal(p[8], 0);              /* past it: zeros, no SIGBUS */
+    assert_int_equal(p[2 * PG - 1], 0);
+    memset(p, 0xc3, 2 * PG);                /* and writable */
+    vfu_sgl_put(fx->ctx, sg, &iov, 1);
+    /* the file kept its size, and got the bytes that were its own */
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, PG);
+    assert_int_equal(pread(fd, &b, 1, PG - 1), 1);
+    assert_int_equal(b, 0xc3);
+
+    /* a region wholly past the end of the file */
+    assert_int_equal(fx_map(fx, RW, 0x40000, PG, fd, 2 * PG), 0);
+    assert_int_equal(vfu_addr_to_sgl(fx->ctx, (vfu_dma_addr_t)0x40000, 8, sg,
+                                     1, PROT_READ | PROT_WRITE),
+                     1);
+    assert_int_equal(vfu_sgl_get(fx->ctx, sg, &iov, 1, 0), 0);
+    assert_int_equal(((uint8_t *)iov.iov_base)[0], 0);
+    ((uint8_t *)iov.iov_base)[0] = 1;
+    vfu_sgl_put(fx->ctx, sg, &iov, 1);
+    fx_free(fx);
+    close(fd);
+    free(sg);
+    assert_int_equal(fx_count_maps(), maps0);
+}
+
+/*
+ * The size check is for mmapped regular files only: a character device
+ * has no meaningful size, and FILE_IO regions read past the end get EIO
+ * instead of a signal.
+ */
+static void
+test_dma_map_short_file_other_fds_unchecked(void **state)
+{
+    int fd = fx_memfd(PG, 0);
+    int zero = open("/dev/zero", O_RDWR | O_CLOEXEC);
+    fx_t *fx = fx_new_dma(16, false);
+    dma_sg_t *sg = sg_alloc(1);
+    uint8_t buf[16];
+
+    (void)state;
+    assert_true(zero >= 0);
+    fx_attach(fx);
+    assert_int_equal(fx_map(fx, RW, 0x10000, 16 * PG, zero, 0), 0);
+    assert_non_null(fx->reg[0].vaddr);
+    assert_int_equal(fx_map(fx, RW | VFIO_USER_F_DMA_REGION_FILE_IO, 0x40000,
+                            16 * PG, fd, 0),
+                     0);
+    assert_int_equal(fx->nr_reg, 2);
+    assert_int_equal(vfu_addr_to_sgl(fx->ctx, (vfu_dma_addr_t)0x48000,
+                                     sizeof(buf), sg, 1, PROT_READ),
+                     1);
+    assert_int_equal(vfu_sgl_read(fx->ctx, sg, 1, buf, VFU_SGL_DIRECT_ACCESS),
+                     -1);
+    assert_int_equal(errno, EIO);
+    fx_free(fx);
+    close(zero);
+    close(fd);
+    free(sg);
 }
 
 /* libvfio-user takes any alignment; so do we */
@@ -551,6 +653,8 @@ main(void)
         T(test_dma_map_offset_within_page),
         T(test_dma_map_protections),
         T(test_dma_map_rejected),
+        T(test_dma_map_short_file_tail_anonymous),
+        T(test_dma_map_short_file_other_fds_unchecked),
         T(test_dma_map_unaligned_accepted),
         T(test_dma_max_regions),
         T(test_dma_many_regions),

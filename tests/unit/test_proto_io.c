@@ -36,9 +36,10 @@ close2(int sv[2])
     close(sv[1]);
 }
 
-/* send a REGION_WRITE of @count bytes of pattern on @fd */
+/* send a REGION_WRITE of @count bytes of pattern on @fd, within @timeout_ms */
 static int
-send_write(int fd, uint16_t id, uint32_t count, const int *fds, size_t nfds)
+send_write_timed(int fd, uint16_t id, uint32_t count, const int *fds,
+                 size_t nfds, int timeout_ms)
 {
     struct vfio_user_region_access ra = {.offset = 0x10, .region = 2,
                                          .count = count};
@@ -57,9 +58,16 @@ send_write(int fd, uint16_t id, uint32_t count, const int *fds, size_t nfds)
     iov[0].iov_len = sizeof(ra);
     iov[1].iov_base = data;
     iov[1].iov_len = count;
-    ret = proto_io_send(fd, &h, iov, 2, fds, nfds);
+    ret = proto_io_send(fd, &h, iov, 2, fds, nfds, timeout_ms);
     free(data);
     return ret;
+}
+
+/* the same, waiting as long as it takes */
+static int
+send_write(int fd, uint16_t id, uint32_t count, const int *fds, size_t nfds)
+{
+    return send_write_timed(fd, id, count, fds, nfds, -1);
 }
 
 static void
@@ -328,7 +336,7 @@ test_io_eof_mid_body_closes_fds(void **state)
     proto_hdr_cmd(&h, 1, VFIO_USER_REGION_WRITE, 64, false);
     iov.iov_base = body;
     iov.iov_len = sizeof(body);
-    assert_int_equal(proto_io_send(sv[0], &h, &iov, 1, &efd, 1), 0);
+    assert_int_equal(proto_io_send(sv[0], &h, &iov, 1, &efd, 1, -1), 0);
     close(sv[0]);
     before = tu_count_fds();
     assert_int_equal(proto_io_recv(sv[1], &m, &caps, false, TIMEOUT_MS),
@@ -360,7 +368,7 @@ test_io_oversize_drained(void **state)
     proto_hdr_cmd(&h, 1, VFIO_USER_REGION_WRITE, len, false);
     iov.iov_base = junk;
     iov.iov_len = len;
-    assert_int_equal(proto_io_send(sv[0], &h, &iov, 1, NULL, 0), 0);
+    assert_int_equal(proto_io_send(sv[0], &h, &iov, 1, NULL, 0, -1), 0);
     assert_int_equal(send_write(sv[0], 2, 4, NULL, 0), 0);
     assert_int_equal(proto_io_recv(sv[1], &m, &caps, false, TIMEOUT_MS),
                      -E2BIG);
@@ -496,11 +504,11 @@ test_io_send_bad_args(void **state)
     (void)state;
     sp(sv);
     proto_hdr_cmd(&h, 1, VFIO_USER_DEVICE_RESET, 0, false);
-    assert_int_equal(proto_io_send(sv[0], NULL, NULL, 0, NULL, 0), -EINVAL);
-    assert_int_equal(proto_io_send(sv[0], &h, NULL, 1, NULL, 0), -EINVAL);
-    assert_int_equal(proto_io_send(sv[0], &h, NULL, 0, NULL, 1), -EINVAL);
-    assert_int_equal(proto_io_send(sv[0], &h, NULL, 0, &bad, 1), -EBADF);
-    assert_int_equal(proto_io_send(sv[0], &h, NULL, 0, NULL, 0), 0);
+    assert_int_equal(proto_io_send(sv[0], NULL, NULL, 0, NULL, 0, -1), -EINVAL);
+    assert_int_equal(proto_io_send(sv[0], &h, NULL, 1, NULL, 0, -1), -EINVAL);
+    assert_int_equal(proto_io_send(sv[0], &h, NULL, 0, NULL, 1, -1), -EINVAL);
+    assert_int_equal(proto_io_send(sv[0], &h, NULL, 0, &bad, 1, -1), -EBADF);
+    assert_int_equal(proto_io_send(sv[0], &h, NULL, 0, NULL, 0, -1), 0);
     close2(sv);
 }
 
@@ -572,6 +580,94 @@ test_io_nonblocking_fd_blocking_call(void **state)
     close2(sv);
 }
 
+/* Larger than any socket or pipe buffer: a peer that never reads stops it. */
+#define STUCK_COUNT (4u << 20)
+#define SEND_TIMEOUT_MS 100
+
+/*
+ * A peer that never reads (a server flooding the client with commands
+ * while ignoring its replies did that) used to block the sender forever;
+ * with a timeout the send gives up, on blocking and O_NONBLOCK sockets
+ * and pipes alike.
+ */
+static void
+test_io_send_peer_never_reads_times_out(void **state)
+{
+    int sv[2], pfd[2];
+    int nonblock;
+
+    (void)state;
+    for (nonblock = 0; nonblock < 2; nonblock++) {
+        sp(sv);
+        if (nonblock) {
+            assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+        }
+        assert_int_equal(send_write_timed(sv[0], 1, STUCK_COUNT, NULL, 0,
+                                          SEND_TIMEOUT_MS),
+                         -ETIMEDOUT);
+        close2(sv);
+
+        assert_int_equal(pipe2(pfd, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)),
+                         0);
+        assert_int_equal(send_write_timed(pfd[1], 1, STUCK_COUNT, NULL, 0,
+                                          SEND_TIMEOUT_MS),
+                         -ETIMEDOUT);
+        close2(pfd);
+    }
+    /* 0 never waits: a full socket fails at once */
+    sp(sv);
+    assert_int_equal(send_write_timed(sv[0], 1, STUCK_COUNT, NULL, 0, 0),
+                     -ETIMEDOUT);
+    close2(sv);
+}
+
+/* a writer with a timeout, for a reader that does read */
+static void *
+timed_writer_main(void *arg)
+{
+    struct big_writer *w = arg;
+
+    w->ret = send_write_timed(w->fd, 78, w->count, NULL, 0, TIMEOUT_MS);
+    return NULL;
+}
+
+/*
+ * With a timeout, a message larger than the buffers still arrives whole
+ * when the peer reads: over a socket (MSG_DONTWAIT and waits) and over a
+ * blocking pipe (written at most PIPE_BUF bytes at a time).
+ */
+static void
+test_io_send_timeout_reader_gets_whole_message(void **state)
+{
+    struct big_writer w;
+    proto_caps_t caps;
+    proto_msg_t m;
+    pthread_t t;
+    int fds[2];
+    int pipe_too;
+
+    (void)state;
+    proto_caps_default(&caps);
+    for (pipe_too = 0; pipe_too < 2; pipe_too++) {
+        if (pipe_too) {
+            assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        } else {
+            sp(fds);
+        }
+        w.fd = fds[1];
+        w.count = (uint32_t)caps.max_data_xfer_size;
+        w.ret = -1;
+        assert_int_equal(pthread_create(&t, NULL, timed_writer_main, &w), 0);
+        assert_int_equal(proto_io_recv(fds[0], &m, &caps, false, TIMEOUT_MS),
+                         0);
+        pthread_join(t, NULL);
+        assert_int_equal(w.ret, 0);
+        assert_write_msg(&m, 78, w.count);
+        proto_msg_free(&m);
+        close2(fds);
+    }
+}
+
 int
 main(void)
 {
@@ -593,6 +689,8 @@ main(void)
         T(test_io_send_bad_args),
         T(test_io_big_message_partial_io),
         T(test_io_nonblocking_fd_blocking_call),
+        T(test_io_send_peer_never_reads_times_out),
+        T(test_io_send_timeout_reader_gets_whole_message),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

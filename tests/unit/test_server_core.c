@@ -150,7 +150,8 @@ cl_send(int fd, uint16_t id, uint16_t cmd, const void *body, size_t len,
 
     proto_hdr_cmd(&h, id, cmd, len, false);
     h.flags |= extra_flags;
-    assert_int_equal(proto_io_send(fd, &h, &iov, len > 0 ? 1 : 0, fds, nr_fds),
+    assert_int_equal(proto_io_send(fd, &h, &iov, len > 0 ? 1 : 0, fds, nr_fds,
+                                   -1),
                      0);
 }
 

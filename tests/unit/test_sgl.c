@@ -522,7 +522,7 @@ cl_send(int fd, uint16_t id, uint16_t cmd, const void *body, size_t len)
     struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
 
     proto_hdr_cmd(&h, id, cmd, len, false);
-    return proto_io_send(fd, &h, &iov, len > 0, NULL, 0);
+    return proto_io_send(fd, &h, &iov, len > 0, NULL, 0, -1);
 }
 
 /* Answer a DMA_READ/WRITE from @c->mem (IOVA 0x100000) on @fd. */
@@ -551,10 +551,10 @@ cl_serve(struct cl *c, int fd, proto_msg_t *m)
     if (m->hdr.cmd == VFIO_USER_DMA_WRITE) {
         memcpy(c->mem + off, m->body + sizeof(acc), (size_t)acc.count);
         proto_hdr_reply(&h, &m->hdr, sizeof(acc), 0);
-        CL_CHECK(c, proto_io_send(fd, &h, iov, 1, NULL, 0) == 0);
+        CL_CHECK(c, proto_io_send(fd, &h, iov, 1, NULL, 0, -1) == 0);
     } else {
         proto_hdr_reply(&h, &m->hdr, sizeof(acc) + acc.count, 0);
-        CL_CHECK(c, proto_io_send(fd, &h, iov, 2, NULL, 0) == 0);
+        CL_CHECK(c, proto_io_send(fd, &h, iov, 2, NULL, 0, -1) == 0);
     }
 }
 

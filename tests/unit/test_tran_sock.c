@@ -60,7 +60,8 @@ cl_send(int fd, const struct vfio_user_header *h, const void *body, size_t len)
 {
     struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
 
-    assert_int_equal(proto_io_send(fd, h, &iov, len > 0 ? 1 : 0, NULL, 0), 0);
+    assert_int_equal(proto_io_send(fd, h, &iov, len > 0 ? 1 : 0, NULL, 0, -1),
+                     0);
 }
 
 static int
@@ -230,6 +231,40 @@ test_sock_reply_timeout(void **state)
     vfu_destroy_ctx(ctx);
 }
 
+/*
+ * A client that stops reading must not hang the server: a DMA command or
+ * a reply that finds no room within the context's timeout gives up with
+ * ETIMEDOUT instead of blocking in the send.
+ */
+static void
+test_sock_client_never_reads(void **state)
+{
+    const size_t len = 4u << 20; /* more than the socket buffers hold */
+    struct vfio_user_dma_region_access dwa = {.addr = 0x2000, .count = len};
+    struct vfio_user_header h, req;
+    struct iovec iov[2];
+    struct dev d;
+    vfu_ctx_t *ctx = new_ctx(&d, 100);
+    uint8_t *data = calloc(1, len);
+    int twin;
+    int fd;
+
+    (void)state;
+    assert_non_null(data);
+    fd = cl_attach(ctx, &d, "{}", &twin);
+    iov[0] = (struct iovec){.iov_base = &dwa, .iov_len = sizeof(dwa)};
+    iov[1] = (struct iovec){.iov_base = data, .iov_len = len};
+    proto_hdr_cmd(&h, 0x300, VFIO_USER_DMA_WRITE, sizeof(dwa) + len, false);
+    assert_int_equal(ctx->tran->send_cmd(ctx, &h, iov, 2), -ETIMEDOUT);
+    proto_hdr_cmd(&req, 7, VFIO_USER_REGION_READ, 16, false);
+    proto_hdr_reply(&h, &req, len, 0);
+    assert_int_equal(ctx->tran->send(ctx, &h, &iov[1], 1, NULL, 0),
+                     -ETIMEDOUT);
+    close(fd);
+    vfu_destroy_ctx(ctx);
+    free(data);
+}
+
 static void
 test_sock_twin_socket(void **state)
 {
@@ -295,6 +330,7 @@ main(void)
         T(test_sock_reply_after_racing_commands),
         T(test_sock_too_many_racing_commands),
         T(test_sock_reply_timeout),
+        T(test_sock_client_never_reads),
         T(test_sock_twin_socket),
         T(test_sock_send_after_detach),
     };

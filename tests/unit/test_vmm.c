@@ -725,7 +725,7 @@ fake_send(int sfd, uint16_t id, uint16_t cmd, uint32_t flags, uint32_t err,
     struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
 
     assert_int_equal(proto_io_send(sfd, &h, &iov, len > 0 ? 1 : 0, fds,
-                                   nr_fds),
+                                   nr_fds, -1),
                      0);
 }
 
@@ -1191,6 +1191,40 @@ test_fake_server_command_refused(void **state)
     close(sfd);
 }
 
+/*
+ * A server that floods the client with DMA_READs and never reads the
+ * replies used to block vmm_poll() forever in the reply's send
+ * (fuzz_client).  The send now gives up after the client's timeout, says
+ * so in the log, and the connection counts as broken.
+ */
+static void
+test_hostile_server_never_reads(void **state)
+{
+    struct vfio_user_dma_region_access dr = {.addr = 0x100000,
+                                             .count = 512 * 1024};
+    logcap_t log = {0};
+    int sfd;
+    vmm_t *vmm = fake_client(&sfd, 100, &log);
+
+    (void)state;
+    fake_reply(sfd, 0, VFIO_USER_DMA_MAP, NULL, 0);
+    assert_int_equal(vmm_mem_map(vmm, 0x100000, 1 << 20,
+                                 VFIO_USER_F_DMA_REGION_READ |
+                                     VFIO_USER_F_DMA_REGION_WRITE),
+                     0);
+    /* each reply is far larger than the socket buffers */
+    fake_send(sfd, 0x200, VFIO_USER_DMA_READ, VFIO_USER_F_TYPE_COMMAND, 0,
+              &dr, sizeof(dr), NULL, 0);
+    fake_send(sfd, 0x201, VFIO_USER_DMA_READ, VFIO_USER_F_TYPE_COMMAND, 0,
+              &dr, sizeof(dr), NULL, 0);
+    assert_true(vmm_poll(vmm, 0) >= 0);
+    assert_false(vmm_is_connected(vmm));
+    assert_non_null(strstr(log.last, "read nothing"));
+    assert_int_equal(vmm_poll(vmm, 0), -ENOTCONN);
+    vmm_close(vmm);
+    close(sfd);
+}
+
 static void
 test_fake_io_fds_shared(void **state)
 {
@@ -1646,6 +1680,7 @@ main(void)
         PLAIN(test_fake_sparse_mmap),
         PLAIN(test_hostile_region_caps),
         PLAIN(test_fake_server_command_refused),
+        PLAIN(test_hostile_server_never_reads),
         PLAIN(test_fake_io_fds_shared),
         PLAIN(test_hostile_version_replies),
         PLAIN(test_fake_hangup),

@@ -194,7 +194,7 @@ tv_send(int sfd, uint16_t id, uint16_t cmd, uint32_t flags, uint32_t err,
     struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
 
     assert_int_equal(
-        proto_io_send(sfd, &h, &iov, len > 0 ? 1 : 0, fds, nr_fds), 0);
+        proto_io_send(sfd, &h, &iov, len > 0 ? 1 : 0, fds, nr_fds, -1), 0);
 }
 
 static TV_UNUSED void
