@@ -174,11 +174,36 @@ mig_chunk(const vmm_t *vmm)
     return (size_t)n;
 }
 
+/*
+ * One MIG_DATA_READ of @len bytes (at most a chunk).  The data stays in
+ * @reply (freed by the caller): *@got bytes at *@data.
+ */
+static int
+mig_read_msg(vmm_t *vmm, size_t len, proto_msg_t *reply, const uint8_t **data,
+             size_t *got)
+{
+    struct vfio_user_mig_data req, res;
+    int rc;
+
+    req.size = (uint32_t)len;
+    req.argsz = (uint32_t)(sizeof(req) + len);
+    rc = vmm_request(vmm, VFIO_USER_MIG_DATA_READ, &req, sizeof(req), NULL,
+                     0, reply);
+    if (rc < 0) {
+        return rc;
+    }
+    /* proto: size <= what we asked, body holds at least size bytes */
+    memcpy(&res, reply->body, sizeof(res));
+    *data = reply->body + sizeof(res);
+    *got = res.size;
+    return 0;
+}
+
 VMM_EXPORT int
 vmm_mig_read(vmm_t *vmm, void *buf, size_t len, size_t *got)
 {
-    struct vfio_user_mig_data req, res;
     proto_msg_t reply;
+    const uint8_t *data;
     int rc;
 
     if (got != NULL) {
@@ -190,19 +215,13 @@ vmm_mig_read(vmm_t *vmm, void *buf, size_t len, size_t *got)
     if (len > mig_chunk(vmm)) {
         len = mig_chunk(vmm);
     }
-    req.size = (uint32_t)len;
-    req.argsz = (uint32_t)(sizeof(req) + len);
-    rc = vmm_request(vmm, VFIO_USER_MIG_DATA_READ, &req, sizeof(req), NULL,
-                     0, &reply);
+    rc = mig_read_msg(vmm, len, &reply, &data, got);
     if (rc < 0) {
         return rc;
     }
-    /* proto: size <= what we asked, body holds at least size bytes */
-    memcpy(&res, reply.body, sizeof(res));
-    if (res.size > 0) {
-        memcpy(buf, reply.body + sizeof(res), res.size);
+    if (*got > 0) {
+        memcpy(buf, data, *got);
     }
-    *got = res.size;
     vmm_msg_free(vmm, &reply);
     return 0;
 }
@@ -522,6 +541,8 @@ vmm_migr_read_data(vmm_t *vmm, vmm_buf_t *b, bool drain, uint64_t *moved)
 {
     for (;;) {
         size_t chunk = mig_chunk(vmm);
+        proto_msg_t reply;
+        const uint8_t *data;
         size_t got;
         int rc;
 
@@ -533,16 +554,25 @@ vmm_migr_read_data(vmm_t *vmm, vmm_buf_t *b, bool drain, uint64_t *moved)
                     (unsigned long long)VMM_MIG_MAX_DATA);
             return -E2BIG;
         }
-        rc = vmm_buf_reserve(b, chunk);
+        rc = mig_read_msg(vmm, chunk, &reply, &data, &got);
         if (rc < 0) {
             return rc;
         }
-        rc = vmm_mig_read(vmm, b->data + b->len, chunk, &got);
+        /*
+         * Room for what came, not for what was asked: a device state of a
+         * few KiB would otherwise grow the buffer by a chunk (1 MiB by
+         * default) per read.
+         */
+        rc = vmm_buf_reserve(b, got);
+        if (rc == 0 && got > 0) {
+            memcpy(b->data + b->len, data, got);
+            b->len += got;
+            *moved += got;
+        }
+        vmm_msg_free(vmm, &reply);
         if (rc < 0) {
             return rc;
         }
-        b->len += got;
-        *moved += got;
         if (got == 0 || (got < chunk && !drain)) {
             return 0;
         }

@@ -9,7 +9,9 @@
  * (vfu_ext_inproc_recv).  When the server needs the client's help in the
  * middle of a request (DMA_READ/WRITE), it calls the client's pump
  * callback until the reply shows up.  Message order is fully determined
- * by the calls, which makes runs reproducible.
+ * by the calls, which makes runs reproducible.  The poll fd (an eventfd)
+ * is readable while the server has work, from the first
+ * vfu_get_poll_fd() on.
  */
 
 #define _GNU_SOURCE /* F_DUPFD_CLOEXEC */
@@ -63,6 +65,12 @@ struct tran_inproc {
     struct inproc_queue s2c;
     int efd; /* readable while c2s holds a message or the client left */
     bool efd_set;
+    /*
+     * Someone asked for the poll fd.  Until then nobody can be waiting on
+     * it, so its level is not kept: two syscalls per message saved for
+     * the in-process client, which runs the server itself.
+     */
+    bool efd_watched;
     enum inproc_state state;
     vfu_ext_inproc_pump_cb_t *pump;
     void *pump_arg;
@@ -158,7 +166,7 @@ update_efd(struct tran_inproc *ti)
                 (ti->state == INPROC_OPEN && ti->c2s.count > 0);
     uint64_t v = 1;
 
-    if (ti->efd < 0 || want == ti->efd_set) {
+    if (ti->efd < 0 || !ti->efd_watched || want == ti->efd_set) {
         return;
     }
     if (want) {
@@ -251,7 +259,12 @@ inproc_get_poll_fd(vfu_ctx_t *ctx)
 {
     struct tran_inproc *ti = ctx->tran_data;
 
-    return ti != NULL ? ti->efd : -EINVAL;
+    if (ti == NULL) {
+        return -EINVAL;
+    }
+    ti->efd_watched = true;
+    update_efd(ti); /* from now on its level is kept */
+    return ti->efd;
 }
 
 static int

@@ -281,7 +281,7 @@ decode_one(const do_device_t *dev, do_list_t *l, do_rd_t *r, bool *migrated)
         static const enum do_kind kinds[4] = {
             DO_IRQ_ENABLE, DO_IRQ_DISABLE, DO_IRQ_MASK, DO_IRQ_UNMASK
         };
-        uint32_t idx = (uint32_t)rd_n(r, 1) % 5;
+        uint32_t idx = (uint32_t)rd_n(r, 1) % DO_NR_IRQ_INDEXES;
 
         op = add_op(l, kinds[sel % 14 - 5]);
         if (op == NULL) {

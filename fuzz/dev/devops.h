@@ -19,6 +19,8 @@
 #define DO_MEM_BASE 0x100000ull
 #define DO_SLOT_SIZE 0x10000ull
 #define DO_NR_SLOTS 4u
+/* IRQ ops name indexes 0 .. DO_NR_IRQ_INDEXES - 1 (INTx ... REQ). */
+#define DO_NR_IRQ_INDEXES 5u
 /* Bounds that keep one input fast. */
 #define DO_MAX_OPS 256u
 #define DO_MAX_MEMW 4096u
