@@ -48,7 +48,7 @@ for t in "$b"/fuzz/fuzz_*; do
     [ -d "$root/$name" ] || continue
     lcov -q -z -d "$b" >/dev/null 2>&1
     # the replay main runs every file of the directory in one process
-    if ! "$t" "$root/$name" >/dev/null 2>&1; then
+    if ! FZ_ORDER_CHECK=0 "$t" "$root/$name" >/dev/null 2>&1; then
         echo "$name: replay failed" >&2
         continue
     fi

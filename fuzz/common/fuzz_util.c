@@ -21,6 +21,7 @@
 #include "devices/devices.h"
 #include "devices/dmaengine/dmaengine.h"
 #include "fuzz/common/fuzz_util.h"
+#include "fuzz/common/fz_digest.h"
 #include "proto/proto.h"
 #include "server/migration.h"
 #include "server/private.h"
@@ -46,6 +47,7 @@ typedef struct fz_harness {
     /* the device's BAR0 callback, which bar0_spy() wraps */
     vfu_region_access_cb_t *bar0_cb;
     bool touched;   /* the input wrote a device register */
+    uint64_t digest; /* the server's messages during the input */
     /* the fuzzed reply the pump hands the server, for DMA_READ/WRITE */
     uint16_t reply_cmd;
     const uint8_t *reply;
@@ -83,6 +85,19 @@ new_memfd(void)
         fd = -1;
     }
     return fd;
+}
+
+/* Punch out the pages of a memfd something wrote: it reads zeros again. */
+static bool
+zero_memfd(int fd)
+{
+    struct stat st;
+
+    return fd < 0 ||
+           (fstat(fd, &st) == 0 &&
+            (st.st_blocks == 0 ||
+             fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                       FZ_FD_SIZE) == 0));
 }
 
 /*
@@ -469,6 +484,7 @@ harness(bool bare)
             !snapshot(h)) {
             abort(); /* the harness itself must come up */
         }
+        vfu_ext_set_tracer(h->dev.ctx, fz_digest_msg, &h->digest);
     }
     if (bare) {
         return h;
@@ -513,8 +529,20 @@ bare_connection(void)
          * state) is put back, or the context rebuilt.
          */
         memcpy(vfu_pci_get_config_space(h->dev.ctx), h->cfg0, h->cfg_size);
+        /*
+         * Ids of the server's own commands count on across connections;
+         * a stream that carries answers to them must meet the same ids
+         * whatever ran before.  And guest memory the device wrote goes.
+         */
+        h->dev.ctx->next_msg_id = 0;
+        if (h->gmem_hi > h->gmem_lo) {
+            memset(h->gmem + h->gmem_lo, 0, h->gmem_hi - h->gmem_lo);
+        }
+        h->gmem_lo = sizeof(h->gmem);
+        h->gmem_hi = 0;
         vfu_state_sig(h->dev.ctx, &sig);
-        if (memcmp(&sig, &h->sig_open, sizeof(sig)) != 0) {
+        if (!zero_memfd(fz_tmpl_memfd) ||
+            memcmp(&sig, &h->sig_open, sizeof(sig)) != 0) {
             teardown(h);
             h = harness(true);
         }
@@ -605,18 +633,6 @@ repopulate(fz_harness_t *h, const vfu_state_sig_t *sig)
     return run(h);
 }
 
-static bool
-zero_memfd(int fd)
-{
-    struct stat st;
-
-    return fd < 0 ||
-           (fstat(fd, &st) == 0 &&
-            (st.st_blocks == 0 ||
-             fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                       FZ_FD_SIZE) == 0));
-}
-
 /*
  * Bring the context back to the state snapshot() saw, so no input leaves
  * anything for the next one (a crash reproduces from its input alone, and
@@ -702,6 +718,7 @@ fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size)
     if (cmd == VFIO_USER_VERSION) {
         /* VERSION is only legal first: each input negotiates afresh */
         h = bare_connection();
+        h->digest = FZ_DIGEST_INIT;
         if (size >= 2) {
             flags = data[0];
             nr = make_fds(data[1], fds);
@@ -713,6 +730,7 @@ fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size)
     }
     h = harness(false);
     h->touched = false;
+    h->digest = FZ_DIGEST_INIT;
     if (cmd == VFIO_USER_DMA_READ || cmd == VFIO_USER_DMA_WRITE) {
         memset(&desc, 0, sizeof(desc));
         desc.opcode = DMAE_OP_NOP;
@@ -776,6 +794,7 @@ fz_stream_one(const uint8_t *data, size_t size)
     }
     /* a fresh connection per input: the stream starts with VERSION */
     h = bare_connection();
+    h->digest = FZ_DIGEST_INIT;
     if (vfu_ext_inproc_connect(h->dev.ctx, pump, h) != 0) {
         abort();
     }
@@ -798,4 +817,10 @@ fz_stream_one(const uint8_t *data, size_t size)
         (void)vfu_run_ctx(h->dev.ctx);
     }
     drain(h);
+}
+
+uint64_t
+fz_input_digest(void)
+{
+    return fz_h != NULL ? fz_h->digest : 0;
 }

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "devices/devices.h"
+#include "fuzz/common/fz_digest.h"
 #include "fuzz/dev/devfuzz.h"
 #include "vfio-user/libvfio-user.h"
 #include "vfio-user/vmm.h"
@@ -66,6 +67,7 @@ typedef struct do_harness {
     bool mem_used;
     bool migrated;     /* both instances may have changed */
     bool up;
+    uint64_t digest;   /* the clients' messages during the input */
 } do_harness_t;
 
 static do_harness_t harness;
@@ -116,6 +118,9 @@ instance_open(const do_device_t *model, do_inst_t *in)
     rc = vmm_attach_inproc(in->dev.ctx, &opts, &in->vmm);
     if (rc == 0) {
         rc = warm_caches(model, in->vmm);
+    }
+    if (rc == 0) {
+        vmm_set_trace_hook(in->vmm, fz_digest_msg, &harness.digest);
     }
     if (rc < 0) {
         vmm_close(in->vmm);
@@ -301,6 +306,7 @@ do_fuzz_one(const do_device_t *model, const uint8_t *data, size_t size)
     if (!h->up) {
         harness_up(h, model);
     }
+    h->digest = FZ_DIGEST_INIT;
     if (do_decode(model, data, size, &list) < 0) {
         do_list_free(&list);
         return;
@@ -333,4 +339,10 @@ do_fuzz_one(const do_device_t *model, const uint8_t *data, size_t size)
     memset(h->irq_used, 0, sizeof(h->irq_used));
     h->mem_used = false;
     h->migrated = false;
+}
+
+uint64_t
+fz_input_digest(void)
+{
+    return harness.digest;
 }
