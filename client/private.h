@@ -117,6 +117,16 @@ typedef struct vmm_dump {
     size_t sent_len, recv_len;
 } vmm_dump_t;
 
+/* A reply vmm_dma_answer() set aside for the server's next DMA command. */
+typedef struct vmm_dma_answer {
+    bool armed;
+    uint32_t flags, error_no;
+    uint8_t *body; /* owned */
+    size_t len;
+    int *fds;      /* owned dups, closed once sent */
+    size_t nr_fds;
+} vmm_dma_answer_t;
+
 /* One mapping made by vmm_region_mmap(). */
 typedef struct vmm_mapping {
     uint32_t region;
@@ -146,6 +156,7 @@ struct vmm {
     vmm_log_cb_t *log;
     void *log_arg;
     vmm_dump_t dump;
+    vmm_dma_answer_t answer[2]; /* DMA_READ, DMA_WRITE */
 
     /*
      * Messages the in-process pump received while the server waited for
@@ -210,13 +221,13 @@ int
 vmm_recv_next(vmm_t *vmm, proto_msg_t *msg, int64_t deadline);
 
 /*
- * vmm_send_reply - send a reply (header + @len bytes of @body) on
- * channel @chan.  Traced.
+ * vmm_send_reply - send a reply (header + @len bytes of @body, and
+ * @nr_fds of @fds, which stay the caller's) on channel @chan.  Traced.
  */
 int
 vmm_send_reply(vmm_t *vmm, enum vmm_chan chan,
                const struct vfio_user_header *hdr, const void *body,
-               size_t len);
+               size_t len, const int *fds, size_t nr_fds);
 
 /* Whether @msg is a command (not a reply). */
 bool
@@ -370,6 +381,10 @@ vmm_trace_init(vmm_t *vmm);
 void
 vmm_trace_msg(vmm_t *vmm, bool outgoing, const struct vfio_user_header *hdr,
               const void *body, size_t len, size_t nr_fds);
+
+/* Drop the answers vmm_dma_answer() still holds (vmm_close). */
+void
+vmm_dma_answers_free(vmm_t *vmm);
 
 /* ---- vmm_dump.c ---- */
 

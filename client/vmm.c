@@ -368,6 +368,7 @@ vmm_close(vmm_t *vmm)
     /* last: the server may have used guest memory until it let go */
     vmm_mem_cleanup(vmm);
     vmm_dump_close(vmm);
+    vmm_dma_answers_free(vmm);
     free(vmm);
 }
 

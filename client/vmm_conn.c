@@ -582,19 +582,19 @@ vmm_is_command(const proto_msg_t *msg)
 int
 vmm_send_reply(vmm_t *vmm, enum vmm_chan chan,
                const struct vfio_user_header *hdr, const void *body,
-               size_t len)
+               size_t len, const int *fds, size_t nr_fds)
 {
     struct iovec iov = {.iov_base = (void *)body, .iov_len = len};
     int rc;
 
     if (chan == VMM_CHAN_MAIN) {
-        return xport_send(vmm, hdr, body, len, NULL, 0);
+        return xport_send(vmm, hdr, body, len, fds, nr_fds);
     }
     if (vmm->twin_fd < 0) {
         return -ENOTCONN;
     }
-    vmm_trace_msg(vmm, true, hdr, body, len, 0);
-    rc = proto_io_send(vmm->twin_fd, hdr, &iov, len > 0 ? 1 : 0, NULL, 0,
+    vmm_trace_msg(vmm, true, hdr, body, len, nr_fds);
+    rc = proto_io_send(vmm->twin_fd, hdr, &iov, len > 0 ? 1 : 0, fds, nr_fds,
                        vmm->opts.timeout_ms);
     if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
         vmm_log(vmm, LOG_WARNING, "twin socket closed: %s", strerror(-rc));

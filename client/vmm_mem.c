@@ -26,6 +26,7 @@
 
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -520,6 +521,85 @@ serve_dma(vmm_t *vmm, const proto_msg_t *msg, uint8_t **out, size_t *out_len)
     return 0;
 }
 
+static void
+answer_free(vmm_dma_answer_t *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->nr_fds; i++) {
+        close(a->fds[i]);
+    }
+    free(a->fds);
+    free(a->body);
+    memset(a, 0, sizeof(*a));
+}
+
+void
+vmm_dma_answers_free(vmm_t *vmm)
+{
+    answer_free(&vmm->answer[0]);
+    answer_free(&vmm->answer[1]);
+}
+
+VMM_EXPORT int
+vmm_dma_answer(vmm_t *vmm, uint16_t cmd, uint32_t flags, uint32_t error_no,
+               const void *body, size_t len, const int *fds, size_t nr_fds)
+{
+    vmm_dma_answer_t a = {.armed = true, .flags = flags,
+                          .error_no = error_no};
+    vmm_dma_answer_t *slot;
+
+    if (vmm == NULL || (cmd != VFIO_USER_DMA_READ &&
+                        cmd != VFIO_USER_DMA_WRITE) ||
+        (body == NULL && len > 0) || (fds == NULL && nr_fds > 0) ||
+        len > PROTO_MAX_DATA_XFER_CEIL ||
+        nr_fds > vmm->pub_caps.max_msg_fds) {
+        return -EINVAL;
+    }
+    a.body = malloc(len > 0 ? len : 1);
+    a.fds = calloc(nr_fds > 0 ? nr_fds : 1, sizeof(*a.fds));
+    if (a.body == NULL || a.fds == NULL) {
+        answer_free(&a);
+        return -ENOMEM;
+    }
+    if (len > 0) {
+        memcpy(a.body, body, len);
+    }
+    a.len = len;
+    for (; a.nr_fds < nr_fds; a.nr_fds++) {
+        a.fds[a.nr_fds] = fcntl(fds[a.nr_fds], F_DUPFD_CLOEXEC, 0);
+        if (a.fds[a.nr_fds] < 0) {
+            int err = -errno;
+
+            answer_free(&a);
+            return err;
+        }
+    }
+    slot = &vmm->answer[cmd == VFIO_USER_DMA_WRITE];
+    answer_free(slot);
+    *slot = a;
+    return 0;
+}
+
+/* Send the answer set aside for @msg's command, whatever @msg asks. */
+static void
+send_answer(vmm_t *vmm, proto_msg_t *msg, enum vmm_chan chan)
+{
+    vmm_dma_answer_t *a = &vmm->answer[msg->hdr.cmd == VFIO_USER_DMA_WRITE];
+    struct vfio_user_header rh;
+
+    memset(&rh, 0, sizeof(rh));
+    rh.msg_id = msg->hdr.msg_id;
+    rh.cmd = msg->hdr.cmd;
+    rh.msg_size = (uint32_t)(sizeof(rh) + a->len);
+    rh.flags = a->flags;
+    rh.error_no = a->error_no;
+    vmm_log(vmm, LOG_INFO, "answering %s id %u with the bytes set aside",
+            proto_cmd_name(msg->hdr.cmd), msg->hdr.msg_id);
+    (void)vmm_send_reply(vmm, chan, &rh, a->body, a->len, a->fds, a->nr_fds);
+    answer_free(a);
+}
+
 void
 vmm_serve_cmd(vmm_t *vmm, proto_msg_t *msg, enum vmm_chan chan)
 {
@@ -528,6 +608,13 @@ vmm_serve_cmd(vmm_t *vmm, proto_msg_t *msg, enum vmm_chan chan)
     size_t len = 0;
     int err;
 
+    if ((msg->hdr.cmd == VFIO_USER_DMA_READ ||
+         msg->hdr.cmd == VFIO_USER_DMA_WRITE) &&
+        vmm->answer[msg->hdr.cmd == VFIO_USER_DMA_WRITE].armed) {
+        send_answer(vmm, msg, chan);
+        vmm_msg_free(vmm, msg);
+        return;
+    }
     err = proto_check_request(msg, &vmm->caps, PROTO_S2C);
     if (err == 0) {
         /* DMA_READ and DMA_WRITE are the only server-to-client commands */
@@ -548,7 +635,8 @@ vmm_serve_cmd(vmm_t *vmm, proto_msg_t *msg, enum vmm_chan chan)
     }
     if (!(msg->hdr.flags & VFIO_USER_F_NO_REPLY)) {
         proto_hdr_reply(&rh, &msg->hdr, err < 0 ? 0 : len, err);
-        (void)vmm_send_reply(vmm, chan, &rh, body, err < 0 ? 0 : len);
+        (void)vmm_send_reply(vmm, chan, &rh, body, err < 0 ? 0 : len, NULL,
+                             0);
     }
     free(body);
     vmm_msg_free(vmm, msg);

@@ -59,6 +59,46 @@ parse_raw(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s)
     return rc < 0 ? rc : scn_p_reply(p, c, s, false);
 }
 
+/* answer DMA_READ|DMA_WRITE [flags V] [errno V] [ITEMS...] [FDS...] */
+static int
+parse_answer(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s)
+{
+    const scn_tok_t *t = scn_peek(c);
+    int rc;
+
+    s->kind = SCN_S_ANSWER;
+    if (t != NULL && strcmp(t->text, "DMA_READ") == 0) {
+        s->cmd = VFIO_USER_DMA_READ;
+    } else if (t != NULL && strcmp(t->text, "DMA_WRITE") == 0) {
+        s->cmd = VFIO_USER_DMA_WRITE;
+    } else {
+        return scn_expected(p, c, "DMA_READ or DMA_WRITE");
+    }
+    c->i++;
+    while ((t = scn_peek(c)) != NULL && !t->quoted) {
+        int i;
+
+        if (strcmp(t->text, "flags") == 0) {
+            i = 0;
+        } else if (strcmp(t->text, "errno") == 0) {
+            i = 1;
+        } else {
+            break;
+        }
+        if (s->has_a[i]) {
+            return scn_perr(p, t, TOKFMT " given twice", TOKARG(t));
+        }
+        c->i++;
+        rc = scn_value_at(p, c, s, i, i == 0 ? "the header flags"
+                                              : "an errno number");
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    rc = scn_p_items(p, c, &s->bytes, false, s, false);
+    return rc < 0 ? rc : scn_end(p, c);
+}
+
 static int
 parse_repeat(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s)
 {
@@ -279,6 +319,9 @@ scn_parse_stmt(scn_parser_t *p, scn_cur_t *c, scn_stmt_t *s)
     }
     if (strcmp(k, "raw") == 0) {
         return parse_raw(p, c, s);
+    }
+    if (strcmp(k, "answer") == 0) {
+        return parse_answer(p, c, s);
     }
     if (strcmp(k, "repeat") == 0) {
         return parse_repeat(p, c, s);

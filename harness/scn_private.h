@@ -208,6 +208,7 @@ enum scn_kind {
     SCN_S_RAW,
     SCN_S_SEND,
     SCN_S_RECV,
+    SCN_S_ANSWER,
     SCN_S_REPEAT,
     SCN_S_MIGRATE,
     SCN_S_SNAPSHOT,

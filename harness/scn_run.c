@@ -500,6 +500,8 @@ exec_stmt(scn_runner_t *r, const scn_stmt_t *s)
         return scn_exec_send(r, s);
     case SCN_S_RECV:
         return scn_exec_recv(r, s);
+    case SCN_S_ANSWER:
+        return scn_exec_answer(r, s);
     case SCN_S_REPEAT:
         return exec_repeat(r, s);
     default:

@@ -174,6 +174,10 @@ scn_exec_send(scn_runner_t *r, const scn_stmt_t *s);
 int
 scn_exec_recv(scn_runner_t *r, const scn_stmt_t *s);
 
+/* answer: set a reply aside for the server's next DMA_READ/DMA_WRITE. */
+int
+scn_exec_answer(scn_runner_t *r, const scn_stmt_t *s);
+
 int
 scn_exec_mem(scn_runner_t *r, const scn_stmt_t *s);
 

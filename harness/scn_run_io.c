@@ -365,6 +365,41 @@ scn_exec_send(scn_runner_t *r, const scn_stmt_t *s)
 }
 
 int
+scn_exec_answer(scn_runner_t *r, const scn_stmt_t *s)
+{
+    uint64_t flags = VFIO_USER_F_TYPE_REPLY, err_no = 0;
+    uint8_t *payload;
+    size_t nr_fds;
+    char err[64];
+    int *fds;
+    int rc;
+
+    if ((s->has_a[0] && scn_eval(r, s, &s->a[0], &flags) != SCN_GO) ||
+        (s->has_a[1] && scn_eval(r, s, &s->a[1], &err_no) != SCN_GO)) {
+        return SCN_STOP;
+    }
+    if (flags > UINT32_MAX || err_no > UINT32_MAX) {
+        return scn_fail(r, s, "flags or errno above 32 bits");
+    }
+    if (scn_bytes_build(r, s, &s->bytes, &payload, NULL) != SCN_GO) {
+        return SCN_STOP;
+    }
+    if (make_fds(r, s, &fds, &nr_fds) != SCN_GO) {
+        free(payload);
+        return SCN_STOP;
+    }
+    rc = vmm_dma_answer(r->vmm, (uint16_t)s->cmd, (uint32_t)flags,
+                        (uint32_t)err_no, payload, s->bytes.len, fds, nr_fds);
+    close_fds(fds, nr_fds);
+    free(payload);
+    if (rc < 0) {
+        return scn_fail(r, s, "failed: %s",
+                        scn_errstr(-rc, err, sizeof(err)));
+    }
+    return SCN_GO;
+}
+
+int
 scn_exec_recv(scn_runner_t *r, const scn_stmt_t *s)
 {
     vmm_reply_t msg;

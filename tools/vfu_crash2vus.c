@@ -358,11 +358,6 @@ decode(c2v_t *c, const uint8_t *buf, size_t len, size_t *units)
     }
     rc = fz_input_decode(c->kind, buf, len, c->in);
     *units = c->in->nr;
-    if (rc == -ENOTSUP) {
-        fprintf(stderr, "vfu-crash2vus: a fuzz_msg_dma_read/dma_write "
-                "input is the client's answer to a server DMA, which a "
-                "scenario cannot send; replay it with the target\n");
-    }
     return rc;
 }
 

@@ -28,8 +28,6 @@
 #include "vfio-user/libvfio-user.h"
 #include "vfio-user/vfio-user.h"
 
-#define FZ_RING_OFF 0u
-#define FZ_COMPL_OFF 0x1000u
 #define FZ_BUF_SIZE (FZ_MAX_BODY + 4096u)
 
 typedef struct fz_harness {

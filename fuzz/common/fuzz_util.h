@@ -26,13 +26,18 @@
 #define FZ_FD_SIZE 0x10000u
 #define FZ_MSG_IOVA 0x100000u
 #define FZ_MSG_SIZE 0x10000u
+/* DMA_READ/DMA_WRITE inputs: queue 0's ring and completion record there */
+#define FZ_RING_OFF 0u
+#define FZ_COMPL_OFF 0x1000u
 
 /*
  * fz_msg_one - run one input against command @cmd.  Input layout: flags
  * byte (the header's flags), simulated fd count (low 3 bits; bit 3 picks
  * memfds instead of eventfds), then the body.  For VFIO_USER_DMA_READ and
  * VFIO_USER_DMA_WRITE the input is the client's reply to a DMA the device
- * starts from a doorbell.
+ * starts from a doorbell over one NOP descriptor (with a completion record
+ * for DMA_WRITE): its flags byte (0: a plain reply), fd spec and body; an
+ * error flag comes with EIO.
  */
 void
 fz_msg_one(uint16_t cmd, const uint8_t *data, size_t size);

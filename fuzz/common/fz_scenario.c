@@ -86,7 +86,13 @@ fz_input_decode(int kind, const uint8_t *data, size_t size, fz_input_t *in)
 
     in->kind = kind;
     if (kind == VFIO_USER_DMA_READ || kind == VFIO_USER_DMA_WRITE) {
-        return -ENOTSUP;
+        /* answer_fuzzed(): a plain reply without bytes, flags, or all */
+        if (size < 2) {
+            return push(in, size == 1 ? data[0] : VFIO_USER_F_TYPE_REPLY, 0,
+                        NULL, 0);
+        }
+        return size > FZ_MAX_BODY + 2 ? 0 : push(in, data[0], data[1],
+                                                   data + 2, size - 2);
     }
     if (kind != FZ_STREAM) {
         /* fz_msg_one(): flags byte, fd spec, body; shorter is no body */
@@ -170,6 +176,44 @@ print_mig_state(FILE *f, uint32_t state, const char *name)
             state, name);
 }
 
+/*
+ * kick() of fuzz_util.c: one NOP descriptor (with a completion record for
+ * DMA_WRITE) in message-served memory, queue 0 set up on it, and the
+ * input's bytes set aside as the answer to the DMA the doorbell starts.
+ */
+static void
+print_dma_kick(const fz_input_t *in, const fz_msg_t *m, FILE *f)
+{
+    uint32_t q = DMAE_QREG(0, 0);
+    dmae_desc_t desc;
+
+    memset(&desc, 0, sizeof(desc));
+    desc.opcode = DMAE_OP_NOP;
+    if (in->kind == VFIO_USER_DMA_WRITE) {
+        /* the completion record is the device's DMA_WRITE */
+        desc.flags = DMAE_DESC_F_COMPL;
+        desc.completion = FZ_MSG_IOVA + FZ_COMPL_OFF;
+    }
+    fprintf(f, "mem write %#x", FZ_MSG_IOVA + FZ_RING_OFF);
+    print_hex(f, (const uint8_t *)&desc, sizeof(desc));
+    fprintf(f, "\nbar0 write32 %#x %#x\n", q + DMAE_Q_CTRL, DMAE_QCTRL_RESET);
+    fprintf(f, "bar0 write32 %#x %#x\n", q + DMAE_Q_RING_LO,
+            FZ_MSG_IOVA + FZ_RING_OFF);
+    fprintf(f, "bar0 write32 %#x 0\n", q + DMAE_Q_RING_HI);
+    fprintf(f, "bar0 write32 %#x 2\n", q + DMAE_Q_RING_SIZE);
+    fprintf(f, "bar0 write32 %#x %#x\n", q + DMAE_Q_CTRL, DMAE_QCTRL_ENABLE);
+    fprintf(f, "answer %s flags %#x",
+            in->kind == VFIO_USER_DMA_READ ? "DMA_READ" : "DMA_WRITE",
+            (unsigned)m->flags);
+    if (m->flags & VFIO_USER_F_ERROR) {
+        fprintf(f, " errno %d", EIO);
+    }
+    print_hex(f, m->bytes, m->len);
+    print_fds(f, m->fdspec);
+    fprintf(f, "\nbar0 write32 %#x 1 error any|ok   # doorbell\n",
+            q + DMAE_Q_TAIL);
+}
+
 void
 fz_input_print(const fz_input_t *in, const bool *keep, FILE *f)
 {
@@ -214,6 +258,12 @@ fz_input_print(const fz_input_t *in, const bool *keep, FILE *f)
             print_mig_state(f, VFIO_USER_DEVICE_STATE_RESUMING,
                             "RESUMING");
         }
+    }
+    if (in->kind == VFIO_USER_DMA_READ || in->kind == VFIO_USER_DMA_WRITE) {
+        if (in->nr == 1 && (keep == NULL || keep[0])) {
+            print_dma_kick(in, &in->msgs[0], f);
+        }
+        return;
     }
     for (i = 0; i < in->nr; i++) {
         const fz_msg_t *m = &in->msgs[i];

@@ -40,9 +40,9 @@ fz_target_kind(const char *name);
 
 /**
  * fz_input_decode - split @data as target @kind reads it into @in (which
- * must be zeroed).  Returns 0, -ENOTSUP for the DMA_READ/DMA_WRITE
- * targets (their input is the client's answer to a server DMA, which a
- * scenario cannot send), or -ENOMEM.
+ * must be zeroed).  Returns 0 or -ENOMEM.  The DMA_READ/DMA_WRITE
+ * targets' input is the client's answer to a server DMA, printed as an
+ * `answer` statement before the doorbell that starts the DMA.
  */
 int
 fz_input_decode(int kind, const uint8_t *data, size_t size, fz_input_t *in);

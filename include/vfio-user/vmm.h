@@ -487,6 +487,20 @@ void
 vmm_reply_free(vmm_reply_t *reply);
 
 /**
+ * vmm_dma_answer - answer the next @cmd (VFIO_USER_DMA_READ or
+ * VFIO_USER_DMA_WRITE) the server sends with a reply of header flags
+ * @flags and error @error_no, body @body/@len and fds @fds, echoing the
+ * request's id, instead of serving it from guest memory (and whether it
+ * asked for a reply or not): for testing how a device copes with a client
+ * that answers its DMA wrongly.  The fds are duplicated (the caller keeps
+ * its own); one answer per command is held, a new one replaces it, and it
+ * is used once.  Returns 0, -EINVAL or -ENOMEM.
+ */
+int
+vmm_dma_answer(vmm_t *vmm, uint16_t cmd, uint32_t flags, uint32_t error_no,
+               const void *body, size_t len, const int *fds, size_t nr_fds);
+
+/**
  * vmm_send_raw - send command @cmd with @payload and @fds (still owned by
  * the caller), wait for its reply and return it in @reply, unvalidated
  * beyond framing.  Returns 0 when a reply came (check reply->hdr for the
