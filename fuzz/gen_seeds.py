@@ -178,8 +178,12 @@ def main():
     targets = ["fuzz_msg_" + n.lower() for n in CMDS]
     targets += ["fuzz_stream", "fuzz_client"]
     for t in targets:
+        # value profile: libFuzzer learns from how close a compare came,
+        # which finds magic values (a 64-bit size the server special-cases)
+        # that plain coverage and CMP tracing missed in 6.8M runs
         with open(os.path.join(HERE, t + ".options"), "w") as f:
-            f.write("[libfuzzer]\ndict = dict/fuzz_msg.dict\n")
+            f.write("[libfuzzer]\ndict = dict/fuzz_msg.dict\n"
+                    "use_value_profile = 1\n")
         # ci/fuzz-smoke looks for dict/<target>.dict
         link = os.path.join(HERE, "dict", t + ".dict")
         if not os.path.islink(link):
