@@ -5,7 +5,7 @@
  * input becomes the same device operations (operations dropped, data
  * shrunk), a fuzz_msg_* or fuzz_stream input the harness's setup plus the
  * same message bytes (messages dropped, bodies cut, fds and flags
- * cleared).
+ * cleared, setup lines the crash does not need dropped).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -205,6 +205,18 @@ minimize_units(c2v_t *c, size_t n)
             for (size_t j = 0; j < chunk && i + j < n; j++) {
                 keep[i + j] = saved[j];
             }
+        }
+    }
+}
+
+/* Drop the lines of the harness's setup the crash does not need. */
+static void
+minimize_setup(c2v_t *c)
+{
+    for (uint32_t bit = 1; bit & FZ_SETUP_ALL; bit <<= 1) {
+        c->in->setup &= ~bit;
+        if (!crashes(c)) {
+            c->in->setup |= bit;
         }
     }
 }
@@ -435,6 +447,7 @@ main(int argc, char *argv[])
                 minimize_data(&c);
             } else {
                 minimize_msgs(&c);
+                minimize_setup(&c);
             }
             for (size_t i = 0; i < units; i++) {
                 after += c.keep[i];

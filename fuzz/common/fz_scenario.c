@@ -85,6 +85,7 @@ fz_input_decode(int kind, const uint8_t *data, size_t size, fz_input_t *in)
     int rc;
 
     in->kind = kind;
+    in->setup = FZ_SETUP_ALL;
     if (kind == VFIO_USER_DMA_READ || kind == VFIO_USER_DMA_WRITE) {
         /* answer_fuzzed(): a plain reply without bytes, flags, or all */
         if (size < 2) {
@@ -240,12 +241,23 @@ fz_input_print(const fz_input_t *in, const bool *keep, FILE *f)
         /* the input negotiates itself, on a fresh connection */
         fprintf(f, "option negotiate off\n");
     } else {
-        fprintf(f, "mem map %#x %#x rw\n", FZ_FD_IOVA, FZ_FD_SIZE);
-        fprintf(f, "mem map %#x %#x rw nofd\n", FZ_MSG_IOVA, FZ_MSG_SIZE);
-        fprintf(f, "irq msix enable 0-%u\n", DMAE_MSIX_VECTORS - 1);
-        fprintf(f, "irq intx enable\n");
-        fprintf(f, "bar0 write32 %#x %#x\n", DMAE_REG_CTRL,
-                DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT);
+        if (in->setup & FZ_SETUP_FD_MAP) {
+            fprintf(f, "mem map %#x %#x rw\n", FZ_FD_IOVA, FZ_FD_SIZE);
+        }
+        if (in->setup & FZ_SETUP_MSG_MAP) {
+            fprintf(f, "mem map %#x %#x rw nofd\n", FZ_MSG_IOVA,
+                    FZ_MSG_SIZE);
+        }
+        if (in->setup & FZ_SETUP_MSIX) {
+            fprintf(f, "irq msix enable 0-%u\n", DMAE_MSIX_VECTORS - 1);
+        }
+        if (in->setup & FZ_SETUP_INTX) {
+            fprintf(f, "irq intx enable\n");
+        }
+        if (in->setup & FZ_SETUP_CTRL) {
+            fprintf(f, "bar0 write32 %#x %#x\n", DMAE_REG_CTRL,
+                    DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT);
+        }
     }
     if (in->kind == VFIO_USER_MIG_DATA_READ ||
         in->kind == VFIO_USER_MIG_DATA_WRITE) {

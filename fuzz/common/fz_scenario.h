@@ -25,10 +25,19 @@ typedef struct fz_msg {
     size_t len;
 } fz_msg_t;
 
+/* Lines of the harness's setup a minimized scenario may go without. */
+#define FZ_SETUP_FD_MAP (1u << 0)  /* the memfd region */
+#define FZ_SETUP_MSG_MAP (1u << 1) /* the message-served region */
+#define FZ_SETUP_MSIX (1u << 2)
+#define FZ_SETUP_INTX (1u << 3)
+#define FZ_SETUP_CTRL (1u << 4)    /* BAR0 CTRL = ENABLE | NO_DIRECT */
+#define FZ_SETUP_ALL 0x1fu
+
 typedef struct fz_input {
     int kind; /* FZ_STREAM or the command */
     fz_msg_t *msgs;
     size_t nr;
+    uint32_t setup; /* FZ_SETUP_* printed; fz_input_decode() sets all */
 } fz_input_t;
 
 /**
