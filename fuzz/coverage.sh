@@ -8,7 +8,8 @@
 # executed: server/ + proto/ (the library), and all of server/, proto/,
 # client/, devices/, harness/ (the fuzz harness and tests not counted).
 # Percentages are of every line of those directories compiled into the
-# build, so targets compare on one scale.  Writes
+# build, so targets compare on one scale; "past setup" is what the corpus
+# reaches beyond the harness's own setup and an empty input.  Writes
 # BUILD_DIR/fuzz-coverage/<target>.info (genhtml makes a report of one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,8 +41,11 @@ lcov -q -z -d "$b" >/dev/null 2>&1
 lcov -q -c -i -d "$b" -o "$out/.base" >/dev/null 2>&1
 read -r _ lib_total < <(count "$out/.base" "${lib[@]}")
 read -r _ all_total < <(count "$out/.base" "${all[@]}")
-printf '%-34s %14s %14s\n' target "server+proto" "all code"
-printf '%-34s %14s %14s\n' "(lines)" "$lib_total" "$all_total"
+printf '%-34s %14s %14s %13s\n' target "server+proto" "all code" \
+    "past setup"
+printf '%-34s %14s %14s %13s\n' "(lines)" "$lib_total" "$all_total" \
+    "server+proto"
+empty=$(mktemp -d)
 for t in "$b"/fuzz/fuzz_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
@@ -55,9 +59,15 @@ for t in "$b"/fuzz/fuzz_*; do
     lcov -q -c -d "$b" -o "$out/$name.info" >/dev/null 2>&1
     read -r lib_hit _ < <(count "$out/$name.info" "${lib[@]}")
     read -r all_hit _ < <(count "$out/$name.info" "${all[@]}")
+    # what the harness's setup and an empty input reach on their own
+    lcov -q -z -d "$b" >/dev/null 2>&1
+    FZ_ORDER_CHECK=0 "$t" "$empty" >/dev/null 2>&1 || true
+    lcov -q -c -d "$b" -o "$out/.empty" >/dev/null 2>&1
+    read -r lib_empty _ < <(count "$out/.empty" "${lib[@]}")
     awk -v n="$name" -v lh="$lib_hit" -v lt="$lib_total" \
-        -v ah="$all_hit" -v at="$all_total" 'BEGIN {
-        printf "%-34s %6d %5.1f%% %6d %5.1f%%\n", n, lh, 100 * lh / lt,
-               ah, 100 * ah / at }'
+        -v ah="$all_hit" -v at="$all_total" -v le="$lib_empty" 'BEGIN {
+        printf "%-34s %6d %5.1f%% %6d %5.1f%% %+13d\n", n, lh,
+               100 * lh / lt, ah, 100 * ah / at, lh - le }'
 done
-rm -f "$out/.base" "$out/.part"
+rmdir "$empty"
+rm -f "$out/.base" "$out/.part" "$out/.empty"
