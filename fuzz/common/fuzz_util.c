@@ -374,8 +374,10 @@ snapshot(fz_harness_t *h)
     return true;
 }
 
+/* write_multiple: without it every REGION_WRITE_MULTI is refused */
 static const char fz_caps[] = "{\"capabilities\":{\"max_msg_fds\":8,"
-                              "\"max_data_xfer_size\":1048576}}";
+                              "\"max_data_xfer_size\":1048576,"
+                              "\"write_multiple\":true}}";
 
 /* Connect and negotiate; with @body, the fuzzed VERSION body instead. */
 static bool

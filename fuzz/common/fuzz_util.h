@@ -15,8 +15,9 @@
 
 /*
  * The setup every input meets (fz_scenario.c prints the same as .vus):
- * the dmaengine device, negotiated with these capabilities, a memfd region
- * and a message-served region, eventfds on all MSI-X vectors and INTx,
+ * the dmaengine device, negotiated with these capabilities and
+ * write_multiple, a memfd region and a message-served region, eventfds on
+ * all MSI-X vectors and INTx,
  * and BAR0 CTRL = ENABLE | NO_DIRECT (the device moves every byte with
  * DMA messages).
  */

@@ -237,6 +237,9 @@ fz_input_print(const fz_input_t *in, const bool *keep, FILE *f)
     fprintf(f, "device dmaengine\n");
     fprintf(f, "option max_msg_fds %u\n", FZ_MAX_FDS);
     fprintf(f, "option max_data_xfer_size %#x\n", FZ_MAX_XFER);
+    if (!bare) {
+        fprintf(f, "option write_multiple on\n");
+    }
     if (bare) {
         /* the input negotiates itself, on a fresh connection */
         fprintf(f, "option negotiate off\n");
