@@ -212,6 +212,25 @@ bar0_write(fz_harness_t *h, uint32_t off, uint32_t val)
                     0);
 }
 
+/* The baseline's CTRL: enabled, every byte moved with DMA messages. */
+static int
+ctrl_write(fz_harness_t *h)
+{
+    return bar0_write(h, DMAE_REG_CTRL,
+                      DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT);
+}
+
+/* Zero what the device wrote into message-served guest memory. */
+static void
+gmem_clean(fz_harness_t *h)
+{
+    if (h->gmem_hi > h->gmem_lo) {
+        memset(h->gmem + h->gmem_lo, 0, h->gmem_hi - h->gmem_lo);
+    }
+    h->gmem_lo = sizeof(h->gmem);
+    h->gmem_hi = 0;
+}
+
 /* Answer the server's DMA_READ/DMA_WRITE from guest memory. */
 static int
 answer_dma(fz_harness_t *h, const struct vfio_user_header *req,
@@ -369,8 +388,7 @@ snapshot(fz_harness_t *h)
         return false;
     }
     h->dev.ctx->regions[VFU_PCI_DEV_BAR0_REGION_IDX].cb = bar0_spy;
-    h->gmem_lo = sizeof(h->gmem);
-    h->gmem_hi = 0;
+    gmem_clean(h);
     return true;
 }
 
@@ -458,9 +476,7 @@ static bool
 populate(fz_harness_t *h)
 {
     /* the device moves every byte with DMA messages, so the pump sees them */
-    return populate_dma(h) && populate_irqs(h) &&
-           bar0_write(h, DMAE_REG_CTRL,
-                      DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) == 0 &&
+    return populate_dma(h) && populate_irqs(h) && ctrl_write(h) == 0 &&
            run(h);
 }
 
@@ -502,8 +518,7 @@ harness(bool bare)
             abort(); /* a valid setup must be accepted */
         }
         vfu_state_sig(h->dev.ctx, &h->sig0);
-        h->gmem_lo = sizeof(h->gmem);
-        h->gmem_hi = 0;
+        gmem_clean(h);
         h->up = true;
     }
     return h;
@@ -538,11 +553,7 @@ bare_connection(void)
          * whatever ran before.  And guest memory the device wrote goes.
          */
         h->dev.ctx->next_msg_id = 0;
-        if (h->gmem_hi > h->gmem_lo) {
-            memset(h->gmem + h->gmem_lo, 0, h->gmem_hi - h->gmem_lo);
-        }
-        h->gmem_lo = sizeof(h->gmem);
-        h->gmem_hi = 0;
+        gmem_clean(h);
         vfu_state_sig(h->dev.ctx, &sig);
         if (!zero_memfd(fz_tmpl_memfd) ||
             memcmp(&sig, &h->sig_open, sizeof(sig)) != 0) {
@@ -659,9 +670,7 @@ settle(fz_harness_t *h, uint16_t cmd)
             teardown(h);
             return;
         }
-        if (memcmp(cfg, h->cfg0, h->cfg_size) != 0) {
-            memcpy(cfg, h->cfg0, h->cfg_size);
-        }
+        memcpy(cfg, h->cfg0, h->cfg_size);
     }
     if (dev) {
         /*
@@ -675,17 +684,11 @@ settle(fz_harness_t *h, uint16_t cmd)
             return;
         }
         if (send_msg(h, VFIO_USER_DEVICE_RESET, 0, NULL, 0, NULL, 0) != 0 ||
-            bar0_write(h, DMAE_REG_CTRL,
-                       DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) != 0 ||
-            !run(h)) {
+            ctrl_write(h) != 0 || !run(h)) {
             teardown(h);
             return;
         }
-        if (h->gmem_hi > h->gmem_lo) {
-            memset(h->gmem + h->gmem_lo, 0, h->gmem_hi - h->gmem_lo);
-        }
-        h->gmem_lo = sizeof(h->gmem);
-        h->gmem_hi = 0;
+        gmem_clean(h);
         h->touched = false;
         /* pages the device touched in the memfds: punch them out (zeros) */
         if (!zero_memfd(h->memfd) || !zero_memfd(fz_tmpl_memfd)) {
@@ -694,9 +697,7 @@ settle(fz_harness_t *h, uint16_t cmd)
         }
     }
     if (cmd == VFIO_USER_DEVICE_RESET && !dev &&
-        (bar0_write(h, DMAE_REG_CTRL,
-                    DMAE_CTRL_ENABLE | DMAE_CTRL_NO_DIRECT) != 0 ||
-         !run(h))) {
+        (ctrl_write(h) != 0 || !run(h))) {
         teardown(h);
         return;
     }

@@ -18,6 +18,23 @@
 /* Ids of the messages a scenario sends; the runner's own count from 0. */
 #define FZ_SEND_ID 0x7000u
 
+/* @cmd's name in lower case, as in target names; "" if it does not fit. */
+static void
+cmd_lower(int cmd, char *buf, size_t size)
+{
+    const char *n = proto_cmd_name((uint16_t)cmd);
+    size_t i;
+
+    if (strlen(n) >= size) {
+        buf[0] = '\0';
+        return;
+    }
+    for (i = 0; n[i] != '\0'; i++) {
+        buf[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a' : n[i]);
+    }
+    buf[i] = '\0';
+}
+
 int
 fz_target_kind(const char *name)
 {
@@ -33,15 +50,12 @@ fz_target_kind(const char *name)
     }
     p += strlen("fuzz_msg_");
     for (cmd = 1; cmd < VFIO_USER_MAX; cmd++) {
-        const char *n = proto_cmd_name((uint16_t)cmd);
-        size_t i, len = strlen(n);
+        size_t len;
 
-        if (len >= sizeof(want)) {
+        cmd_lower(cmd, want, sizeof(want));
+        len = strlen(want);
+        if (len == 0) {
             continue;
-        }
-        for (i = 0; i <= len; i++) {
-            want[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a'
-                                                        : n[i]);
         }
         /* the name must end there: dma_read is not dma_read_x */
         if (strncmp(p, want, len) == 0 &&
@@ -220,16 +234,10 @@ fz_input_print(const fz_input_t *in, const bool *keep, FILE *f)
 {
     uint16_t id = FZ_SEND_ID;
     bool bare = in->kind == FZ_STREAM || in->kind == VFIO_USER_VERSION;
-    const char *cname = proto_cmd_name((uint16_t)in->kind);
     char name[40];
     size_t i;
 
-    for (i = 0; i + 1 < sizeof(name) && cname[i] != '\0'; i++) {
-        name[i] = (char)(cname[i] >= 'A' && cname[i] <= 'Z'
-                             ? cname[i] - 'A' + 'a'
-                             : cname[i]);
-    }
-    name[i] = '\0';
+    cmd_lower(in->kind, name, sizeof(name));
     fprintf(f, "# From an input of fuzz_%s%s (fuzz/common/fuzz_util.c):\n"
             "# the harness's setup, then the input's bytes as sent.\n",
             in->kind == FZ_STREAM ? "stream" : "msg_",
